@@ -1,0 +1,33 @@
+# Thin wrapper over CMake/ctest. Every target installs what is missing first.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: deps configure build test demo bench asan clean
+
+deps:
+	scripts/install-deps
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)
+
+configure: $(BUILD)/build.ninja
+
+build: deps configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
+
+# AddressSanitizer + UBSan build of the whole suite, in its own directory.
+asan:
+	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DPOLDER_SANITIZE=ON -DPOLDER_BUILD_BENCH=OFF"
+
+demo: build
+	testnet/demo
+
+bench: build
+	$(BUILD)/bench/polder-bench-sim
+
+clean:
+	rm -rf $(BUILD) build-asan

@@ -1,0 +1,350 @@
+#include "protocol/codec.h"
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <kj/exception.h>
+
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "protocol/polder.capnp.h"
+
+namespace polder {
+namespace {
+
+// ---- helpers: plain value <-> Cap'n Proto --------------------------------
+
+capnp::Data::Reader as_data(std::span<const std::uint8_t> bytes) {
+  return capnp::Data::Reader(bytes.data(), bytes.size());
+}
+
+Bytes to_bytes(capnp::Data::Reader data) { return Bytes(data.begin(), data.end()); }
+
+std::string to_string(capnp::Text::Reader text) { return std::string(text.cStr(), text.size()); }
+
+Result<NodeId> to_node_id(capnp::Data::Reader data, const char* field) {
+  auto id = NodeId::from_bytes(std::span<const std::uint8_t>(data.begin(), data.size()));
+  if (!id) return invalid_argument(std::string(field) + ": " + id.status().message());
+  return *id;
+}
+
+template <typename Builder>
+void set_text_list(Builder builder, const std::vector<std::string>& items) {
+  for (unsigned i = 0; i < items.size(); ++i) builder.set(i, items[i]);
+}
+
+std::vector<std::string> text_list(capnp::List<capnp::Text>::Reader list) {
+  std::vector<std::string> out;
+  out.reserve(list.size());
+  for (auto t : list) out.push_back(to_string(t));
+  return out;
+}
+
+void set_key_values(capnp::List<wire::KeyValue>::Builder builder, const std::vector<KeyValue>& items) {
+  for (unsigned i = 0; i < items.size(); ++i) {
+    builder[i].setKey(items[i].key);
+    builder[i].setValue(items[i].value);
+  }
+}
+
+std::vector<KeyValue> key_values(capnp::List<wire::KeyValue>::Reader list) {
+  std::vector<KeyValue> out;
+  out.reserve(list.size());
+  for (auto kv : list) out.push_back({to_string(kv.getKey()), to_string(kv.getValue())});
+  return out;
+}
+
+Result<Bytes> finish(capnp::MessageBuilder& message, const CodecLimits& limits) {
+  kj::Array<capnp::word> words = capnp::messageToFlatArray(message);
+  auto bytes = words.asBytes();
+  if (bytes.size() > limits.max_message_bytes) {
+    return resource_exhausted("message of " + std::to_string(bytes.size()) + " bytes exceeds the limit of " +
+                              std::to_string(limits.max_message_bytes) + " bytes");
+  }
+  return Bytes(bytes.begin(), bytes.end());
+}
+
+// Runs `read(reader)` over `bytes` as a Cap'n Proto message of root type
+// Root, enforcing the limits and turning every exception into a Status.
+template <typename Root, typename T, typename Read>
+Result<T> read_message(std::span<const std::uint8_t> bytes, const CodecLimits& limits, const char* what, Read read) {
+  if (bytes.size() > limits.max_message_bytes) {
+    return resource_exhausted(std::string(what) + " of " + std::to_string(bytes.size()) +
+                              " bytes exceeds the limit of " + std::to_string(limits.max_message_bytes) + " bytes");
+  }
+  if (bytes.empty() || bytes.size() % sizeof(capnp::word) != 0) {
+    return invalid_argument(std::string(what) + " is truncated or not word-aligned (" + std::to_string(bytes.size()) +
+                            " bytes)");
+  }
+  // Copy into word-aligned memory: the transport's buffers carry no alignment.
+  auto words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
+  std::memcpy(words.begin(), bytes.data(), bytes.size());
+  capnp::ReaderOptions options;
+  options.nestingLimit = limits.nesting_limit;
+  options.traversalLimitInWords =
+      limits.traversal_limit_words != 0 ? limits.traversal_limit_words : 2 * words.size() + 64;
+  try {
+    capnp::FlatArrayMessageReader reader(words.asPtr(), options);
+    if (reader.getEnd() != words.end()) {
+      return invalid_argument(std::string(what) + " has trailing bytes after the message");
+    }
+    return read(reader.getRoot<Root>());
+  } catch (const kj::Exception& e) {
+    return invalid_argument(std::string("malformed ") + what + ": " + e.getDescription().cStr());
+  } catch (const std::exception& e) {
+    return invalid_argument(std::string("malformed ") + what + ": " + e.what());
+  }
+}
+
+// ---- node record ----------------------------------------------------------
+
+void build_node_record(wire::NodeRecord::Builder b, const NodeRecord& r) {
+  b.setNodeId(as_data(r.node_id.span()));
+  b.setIncarnation(r.incarnation);
+  b.setSequence(r.sequence);
+  b.setName(r.name);
+  b.setOperator(r.operator_name);
+  b.setRegion(r.region);
+  b.setAddress(r.address);
+  auto accels = b.initAccelerators(static_cast<unsigned>(r.accelerators.size()));
+  for (unsigned i = 0; i < r.accelerators.size(); ++i) {
+    accels[i].setType(r.accelerators[i].type);
+    accels[i].setTotal(r.accelerators[i].total);
+    accels[i].setFree(r.accelerators[i].free);
+  }
+  b.setCpus(r.cpus);
+  b.setMemoryBytes(r.memory_bytes);
+  b.setQueueLength(r.queue_length);
+  b.setExpectedWaitMs(r.expected_wait_ms);
+  auto datasets = b.initDatasets(static_cast<unsigned>(r.datasets.size()));
+  for (unsigned i = 0; i < r.datasets.size(); ++i) {
+    datasets[i].setName(r.datasets[i].name);
+    datasets[i].setSizeBytes(r.datasets[i].size_bytes);
+  }
+}
+
+Result<NodeRecord> read_node_record(wire::NodeRecord::Reader b) {
+  NodeRecord r;
+  auto id = to_node_id(b.getNodeId(), "node record nodeId");
+  if (!id) return id.status();
+  r.node_id = *id;
+  r.incarnation = b.getIncarnation();
+  r.sequence = b.getSequence();
+  r.name = to_string(b.getName());
+  r.operator_name = to_string(b.getOperator());
+  r.region = to_string(b.getRegion());
+  r.address = to_string(b.getAddress());
+  for (auto a : b.getAccelerators()) {
+    if (a.getFree() > a.getTotal()) {
+      return invalid_argument("node record: accelerator " + to_string(a.getType()) + " has more free than total");
+    }
+    r.accelerators.push_back({to_string(a.getType()), a.getTotal(), a.getFree()});
+  }
+  r.cpus = b.getCpus();
+  r.memory_bytes = b.getMemoryBytes();
+  r.queue_length = b.getQueueLength();
+  r.expected_wait_ms = b.getExpectedWaitMs();
+  for (auto d : b.getDatasets()) r.datasets.push_back({to_string(d.getName()), d.getSizeBytes()});
+  return r;
+}
+
+// ---- job spec -------------------------------------------------------------
+
+void build_job_spec(wire::JobSpec::Builder b, const JobSpec& s) {
+  b.setName(s.name);
+  b.setCommand(s.command);
+  set_text_list(b.initArgs(static_cast<unsigned>(s.args.size())), s.args);
+  set_key_values(b.initEnv(static_cast<unsigned>(s.env.size())), s.env);
+  set_text_list(b.initFiles(static_cast<unsigned>(s.files.size())), s.files);
+  auto res = b.initResources();
+  res.setGpus(s.resources.gpus);
+  res.setGpuType(s.resources.gpu_type);
+  res.setCpus(s.resources.cpus);
+  res.setMemoryBytes(s.resources.memory_bytes);
+  auto inputs = b.initInputs(static_cast<unsigned>(s.inputs.size()));
+  for (unsigned i = 0; i < s.inputs.size(); ++i) {
+    inputs[i].setDataset(s.inputs[i].dataset);
+    inputs[i].setSite(s.inputs[i].site);
+    inputs[i].setSizeBytes(s.inputs[i].size_bytes);
+  }
+  b.setMaxRunTimeS(s.max_run_time_s);
+  b.setMaxRetries(s.max_retries);
+  b.setPriority(s.priority);
+  b.setSubmitter(as_data(s.submitter.span()));
+  auto c = b.initConstraints();
+  set_text_list(c.initAllowedRegions(static_cast<unsigned>(s.constraints.allowed_regions.size())),
+                s.constraints.allowed_regions);
+  set_text_list(c.initDeniedRegions(static_cast<unsigned>(s.constraints.denied_regions.size())),
+                s.constraints.denied_regions);
+  set_text_list(c.initAllowedOperators(static_cast<unsigned>(s.constraints.allowed_operators.size())),
+                s.constraints.allowed_operators);
+  set_text_list(c.initDeniedOperators(static_cast<unsigned>(s.constraints.denied_operators.size())),
+                s.constraints.denied_operators);
+  set_key_values(b.initLabels(static_cast<unsigned>(s.labels.size())), s.labels);
+  b.setSubmittedAtUs(s.submitted_at_us);
+  b.setNonce(s.nonce);
+}
+
+Result<JobSpec> read_job_spec(wire::JobSpec::Reader b) {
+  JobSpec s;
+  s.name = to_string(b.getName());
+  s.command = to_string(b.getCommand());
+  s.args = text_list(b.getArgs());
+  s.env = key_values(b.getEnv());
+  s.files = text_list(b.getFiles());
+  auto res = b.getResources();
+  s.resources = {res.getGpus(), to_string(res.getGpuType()), res.getCpus(), res.getMemoryBytes()};
+  for (auto in : b.getInputs()) s.inputs.push_back({to_string(in.getDataset()), to_string(in.getSite()), in.getSizeBytes()});
+  s.max_run_time_s = b.getMaxRunTimeS();
+  s.max_retries = b.getMaxRetries();
+  s.priority = b.getPriority();
+  auto submitter = to_node_id(b.getSubmitter(), "job spec submitter");
+  if (!submitter) return submitter.status();
+  s.submitter = *submitter;
+  auto c = b.getConstraints();
+  s.constraints = {text_list(c.getAllowedRegions()), text_list(c.getDeniedRegions()),
+                   text_list(c.getAllowedOperators()), text_list(c.getDeniedOperators())};
+  s.labels = key_values(b.getLabels());
+  s.submitted_at_us = b.getSubmittedAtUs();
+  s.nonce = b.getNonce();
+  return s;
+}
+
+// ---- envelope -------------------------------------------------------------
+
+void build_payload(wire::Envelope::Payload::Builder p, const Payload& payload) {
+  struct Visitor {
+    wire::Envelope::Payload::Builder p;
+    void operator()(const Ping& v) { p.initPing().setToken(v.token); }
+    void operator()(const Pong& v) { p.initPong().setToken(v.token); }
+    void operator()(const InfoRequest&) { p.setInfoRequest(); }
+    void operator()(const NodeInfo& v) {
+      auto b = p.initInfoReply();
+      b.setNodeId(as_data(v.node_id.span()));
+      b.setName(v.name);
+      b.setVersion(v.version);
+      b.setUptimeMs(v.uptime_ms);
+      b.setProtocolVersion(v.protocol_version);
+      b.setPeersKnown(v.peers_known);
+      b.setRegion(v.region);
+      b.setOperator(v.operator_name);
+    }
+    void operator()(const SignedRecord& v) {
+      auto b = p.initRecord();
+      b.setAuthor(as_data(v.author.span()));
+      b.setKind(static_cast<std::uint16_t>(v.kind));
+      b.setBody(as_data(v.body));
+      b.setSignature(as_data(v.signature));
+    }
+    void operator()(const ErrorReply& v) {
+      auto b = p.initError();
+      b.setCode(v.code);
+      b.setMessage(v.message);
+    }
+    void operator()(const UnknownPayload&) {
+      assert(false && "an UnknownPayload is never sent");
+    }
+  };
+  std::visit(Visitor{p}, payload);
+}
+
+Result<Payload> read_payload(wire::Envelope::Payload::Reader p) {
+  switch (p.which()) {
+    case wire::Envelope::Payload::PING: return Payload(Ping{p.getPing().getToken()});
+    case wire::Envelope::Payload::PONG: return Payload(Pong{p.getPong().getToken()});
+    case wire::Envelope::Payload::INFO_REQUEST: return Payload(InfoRequest{});
+    case wire::Envelope::Payload::INFO_REPLY: {
+      auto b = p.getInfoReply();
+      auto id = to_node_id(b.getNodeId(), "info nodeId");
+      if (!id) return id.status();
+      return Payload(NodeInfo{*id, to_string(b.getName()), to_string(b.getVersion()), b.getUptimeMs(),
+                              b.getProtocolVersion(), b.getPeersKnown(), to_string(b.getRegion()),
+                              to_string(b.getOperator())});
+    }
+    case wire::Envelope::Payload::RECORD: {
+      auto b = p.getRecord();
+      auto author = to_node_id(b.getAuthor(), "record author");
+      if (!author) return author.status();
+      SignedRecord r;
+      r.author = *author;
+      r.kind = static_cast<RecordKind>(b.getKind());
+      r.body = to_bytes(b.getBody());
+      auto sig = b.getSignature();
+      if (sig.size() != r.signature.size()) {
+        return invalid_argument("record signature must be 64 bytes, got " + std::to_string(sig.size()));
+      }
+      std::memcpy(r.signature.data(), sig.begin(), sig.size());
+      return Payload(std::move(r));
+    }
+    case wire::Envelope::Payload::ERROR: {
+      auto b = p.getError();
+      return Payload(ErrorReply{b.getCode(), to_string(b.getMessage())});
+    }
+  }
+  return Payload(UnknownPayload{static_cast<std::uint16_t>(p.which())});
+}
+
+Result<Envelope> read_envelope(wire::Envelope::Reader b) {
+  Envelope e;
+  e.version = b.getVersion();
+  if (e.version < kMinProtocolVersion || e.version > kProtocolVersion) {
+    return failed_precondition("protocol version " + std::to_string(e.version) + " not supported (this node speaks " +
+                               std::to_string(kMinProtocolVersion) + ".." + std::to_string(kProtocolVersion) + ")");
+  }
+  auto sender = to_node_id(b.getSender(), "envelope sender");
+  if (!sender) return sender.status();
+  e.sender = *sender;
+  e.message_id = b.getMessageId();
+  e.timestamp_us = b.getTimestampUs();
+  auto payload = read_payload(b.getPayload());
+  if (!payload) return payload.status();
+  e.payload = std::move(*payload);
+  return e;
+}
+
+}  // namespace
+
+Result<Bytes> Codec::encode(const Envelope& envelope) const {
+  capnp::MallocMessageBuilder message;
+  auto b = message.initRoot<wire::Envelope>();
+  b.setVersion(envelope.version);
+  b.setSender(as_data(envelope.sender.span()));
+  b.setMessageId(envelope.message_id);
+  b.setTimestampUs(envelope.timestamp_us);
+  build_payload(b.initPayload(), envelope.payload);
+  return finish(message, limits_);
+}
+
+Result<Envelope> Codec::decode(std::span<const std::uint8_t> bytes) {
+  auto result = read_message<wire::Envelope, Envelope>(bytes, limits_, "envelope", read_envelope);
+  if (!result) {
+    ++counters_.rejected;
+    return result;
+  }
+  ++counters_.decoded;
+  if (std::holds_alternative<UnknownPayload>(result->payload)) ++counters_.unknown_payloads;
+  return result;
+}
+
+Result<Bytes> encode_node_record(const NodeRecord& record, const CodecLimits& limits) {
+  capnp::MallocMessageBuilder message;
+  build_node_record(message.initRoot<wire::NodeRecord>(), record);
+  return finish(message, limits);
+}
+
+Result<NodeRecord> decode_node_record(std::span<const std::uint8_t> bytes, const CodecLimits& limits) {
+  return read_message<wire::NodeRecord, NodeRecord>(bytes, limits, "node record", read_node_record);
+}
+
+Result<Bytes> encode_job_spec(const JobSpec& spec, const CodecLimits& limits) {
+  capnp::MallocMessageBuilder message;
+  build_job_spec(message.initRoot<wire::JobSpec>(), spec);
+  return finish(message, limits);
+}
+
+Result<JobSpec> decode_job_spec(std::span<const std::uint8_t> bytes, const CodecLimits& limits) {
+  return read_message<wire::JobSpec, JobSpec>(bytes, limits, "job spec", read_job_spec);
+}
+
+}  // namespace polder

@@ -1,0 +1,135 @@
+# Polder wire protocol and on-disk records.
+#
+# Compatibility rules (protocol/README in docs/protocol.md):
+# - fields and union members are only ever added, with the next ordinal;
+# - a node that receives a payload union member it does not know ignores the
+#   message and counts it (Decoder::counters().unknown_payloads);
+# - `version` is bumped only for changes old nodes cannot ignore safely.
+@0x990405fed0c8ea4c;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("polder::wire");
+
+const protocolVersion :UInt16 = 1;
+
+# Every message between nodes, and between the CLI and a node.
+struct Envelope {
+  version @0 :UInt16;
+  sender @1 :Data;        # 32-byte Ed25519 public key of the sender
+  messageId @2 :UInt64;   # random nonce, unique per sender; replies echo it
+  timestampUs @3 :Int64;  # sender's wall clock, microseconds since the Unix epoch
+  payload :union {
+    ping @4 :Ping;
+    pong @5 :Pong;
+    infoRequest @6 :Void;
+    infoReply @7 :NodeInfo;
+    record @8 :SignedRecord;
+    error @9 :ErrorReply;
+  }
+}
+
+struct Ping {
+  token @0 :UInt64;
+}
+
+struct Pong {
+  token @0 :UInt64;
+}
+
+# What `polder info` prints.
+struct NodeInfo {
+  nodeId @0 :Data;
+  name @1 :Text;
+  version @2 :Text;
+  uptimeMs @3 :UInt64;
+  protocolVersion @4 :UInt16;
+  peersKnown @5 :UInt32;
+  region @6 :Text;
+  operator @7 :Text;
+}
+
+struct ErrorReply {
+  code @0 :UInt16;   # polder::StatusCode
+  message @1 :Text;
+}
+
+# A record that speaks for its author: nobody can speak for another node.
+# signature = Ed25519(author, "polder-record-v1" || author || kind (LE16) || body)
+struct SignedRecord {
+  author @0 :Data;      # 32-byte Ed25519 public key
+  kind @1 :UInt16;      # RecordKind: 1 = NodeRecord, 2 = JobSpec
+  body @2 :Data;        # a Cap'n Proto message of that kind
+  signature @3 :Data;   # 64 bytes
+}
+
+# A node's capacity and whereabouts, gossiped signed by the node itself.
+struct NodeRecord {
+  nodeId @0 :Data;
+  incarnation @1 :UInt64;
+  sequence @2 :UInt64;       # newer wins
+  name @3 :Text;
+  operator @4 :Text;
+  region @5 :Text;
+  address @6 :Text;          # peer endpoint, tcp://host:port
+  accelerators @7 :List(Accelerator);
+  cpus @8 :UInt32;
+  memoryBytes @9 :UInt64;
+  queueLength @10 :UInt32;
+  expectedWaitMs @11 :UInt64;
+  datasets @12 :List(Dataset);
+}
+
+struct Accelerator {
+  type @0 :Text;
+  total @1 :UInt32;
+  free @2 :UInt32;
+}
+
+struct Dataset {
+  name @0 :Text;
+  sizeBytes @1 :UInt64;
+}
+
+# What a submitter asks for. Its identity is the hash of the signed spec.
+struct JobSpec {
+  name @0 :Text;
+  command @1 :Text;
+  args @2 :List(Text);
+  env @3 :List(KeyValue);
+  files @4 :List(Text);
+  resources @5 :Resources;
+  inputs @6 :List(DataInput);
+  maxRunTimeS @7 :UInt64;
+  maxRetries @8 :UInt32;
+  priority @9 :Int32;
+  submitter @10 :Data;       # the submitter's Ed25519 key
+  constraints @11 :Constraints;
+  labels @12 :List(KeyValue);
+  submittedAtUs @13 :Int64;
+  nonce @14 :UInt64;         # makes two identical submissions two jobs
+}
+
+struct KeyValue {
+  key @0 :Text;
+  value @1 :Text;
+}
+
+struct Resources {
+  gpus @0 :UInt32;
+  gpuType @1 :Text;       # empty: any type
+  cpus @2 :UInt32;
+  memoryBytes @3 :UInt64;
+}
+
+struct DataInput {
+  dataset @0 :Text;
+  site @1 :Text;          # node name or region that holds it
+  sizeBytes @2 :UInt64;
+}
+
+struct Constraints {
+  allowedRegions @0 :List(Text);
+  deniedRegions @1 :List(Text);
+  allowedOperators @2 :List(Text);
+  deniedOperators @3 :List(Text);
+}

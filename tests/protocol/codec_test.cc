@@ -1,0 +1,157 @@
+#include "protocol/codec.h"
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <gtest/gtest.h>
+
+#include "future.capnp.h"
+#include "protocol/polder.capnp.h"
+#include "tests/protocol/test_values.h"
+
+namespace polder {
+namespace {
+
+using testing::identity_from;
+
+Envelope envelope_with(Payload payload) {
+  Envelope e;
+  e.sender = identity_from(1).id();
+  e.message_id = 0x1122334455667788ULL;
+  e.timestamp_us = 1764000000123456;
+  e.payload = std::move(payload);
+  return e;
+}
+
+TEST(CodecTest, PingRoundTrips) {
+  Codec codec;
+  auto bytes = codec.encode(envelope_with(Ping{77}));
+  ASSERT_TRUE(bytes.is_ok());
+  auto decoded = codec.decode(*bytes);
+  ASSERT_TRUE(decoded.is_ok()) << decoded.status().to_string();
+  EXPECT_EQ(decoded->sender, identity_from(1).id());
+  EXPECT_EQ(decoded->message_id, 0x1122334455667788ULL);
+  EXPECT_EQ(decoded->timestamp_us, 1764000000123456);
+  ASSERT_TRUE(std::holds_alternative<Ping>(decoded->payload));
+  EXPECT_EQ(std::get<Ping>(decoded->payload).token, 77u);
+  EXPECT_EQ(codec.counters().decoded, 1u);
+}
+
+TEST(CodecTest, NodeInfoRoundTrips) {
+  Codec codec;
+  NodeInfo info{identity_from(2).id(), "n1", "0.1.0", 1234, kProtocolVersion, 4, "eu", "acme"};
+  auto decoded = codec.decode(*codec.encode(envelope_with(info)));
+  ASSERT_TRUE(decoded.is_ok());
+  const auto& got = std::get<NodeInfo>(decoded->payload);
+  EXPECT_EQ(got.node_id, info.node_id);
+  EXPECT_EQ(got.name, "n1");
+  EXPECT_EQ(got.uptime_ms, 1234u);
+  EXPECT_EQ(got.peers_known, 4u);
+  EXPECT_EQ(got.operator_name, "acme");
+}
+
+TEST(CodecTest, ErrorReplyRoundTrips) {
+  Codec codec;
+  auto decoded = codec.decode(*codec.encode(envelope_with(ErrorReply{3, "no such job"})));
+  ASSERT_TRUE(decoded.is_ok());
+  EXPECT_EQ(std::get<ErrorReply>(decoded->payload).message, "no such job");
+}
+
+TEST(CodecTest, NodeRecordRoundTrips) {
+  NodeRecord r = testing::sample_node_record(identity_from(3).id());
+  auto bytes = encode_node_record(r);
+  ASSERT_TRUE(bytes.is_ok());
+  auto decoded = decode_node_record(*bytes);
+  ASSERT_TRUE(decoded.is_ok()) << decoded.status().to_string();
+  EXPECT_EQ(*decoded, r);
+}
+
+TEST(CodecTest, JobSpecRoundTrips) {
+  JobSpec s = testing::sample_job_spec(identity_from(4).id());
+  auto decoded = decode_job_spec(*encode_job_spec(s));
+  ASSERT_TRUE(decoded.is_ok()) << decoded.status().to_string();
+  EXPECT_EQ(*decoded, s);
+}
+
+TEST(CodecTest, RejectsWrongProtocolVersion) {
+  Codec codec;
+  Envelope e = envelope_with(Ping{1});
+  e.version = kProtocolVersion + 1;
+  auto decoded = codec.decode(*codec.encode(e));
+  ASSERT_FALSE(decoded.is_ok());
+  EXPECT_EQ(decoded.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(decoded.status().message().find("protocol version"), std::string::npos);
+  EXPECT_EQ(codec.counters().rejected, 1u);
+}
+
+TEST(CodecTest, RejectsOversizedMessageOnDecode) {
+  Codec big;
+  Envelope e = envelope_with(ErrorReply{1, std::string(4000, 'x')});
+  auto bytes = big.encode(e);
+  ASSERT_TRUE(bytes.is_ok());
+  Codec small(CodecLimits{.max_message_bytes = 1024});
+  auto decoded = small.decode(*bytes);
+  ASSERT_FALSE(decoded.is_ok());
+  EXPECT_EQ(decoded.status().code(), StatusCode::kResourceExhausted);
+}
+
+TEST(CodecTest, RefusesToEncodeOversizedMessage) {
+  Codec small(CodecLimits{.max_message_bytes = 1024});
+  auto bytes = small.encode(envelope_with(ErrorReply{1, std::string(4000, 'x')}));
+  ASSERT_FALSE(bytes.is_ok());
+  EXPECT_EQ(bytes.status().code(), StatusCode::kResourceExhausted);
+}
+
+TEST(CodecTest, RejectsShortSender) {
+  capnp::MallocMessageBuilder message;
+  auto b = message.initRoot<wire::Envelope>();
+  b.setVersion(kProtocolVersion);
+  std::uint8_t short_key[5] = {1, 2, 3, 4, 5};
+  b.setSender(capnp::Data::Reader(short_key, 5));
+  b.initPayload().initPing().setToken(1);
+  auto words = capnp::messageToFlatArray(message);
+  auto bytes = words.asBytes();
+  Codec codec;
+  auto decoded = codec.decode(std::span<const std::uint8_t>(bytes.begin(), bytes.size()));
+  ASSERT_FALSE(decoded.is_ok());
+  EXPECT_NE(decoded.status().message().find("sender"), std::string::npos);
+}
+
+TEST(CodecTest, RejectsTrailingBytes) {
+  Codec codec;
+  Bytes bytes = *codec.encode(envelope_with(Ping{1}));
+  bytes.insert(bytes.end(), 8, 0);
+  EXPECT_FALSE(codec.decode(bytes).is_ok());
+}
+
+TEST(CodecTest, IgnoresAndCountsUnknownPayloadFromNewerNode) {
+  capnp::MallocMessageBuilder message;
+  auto b = message.initRoot<future::Envelope>();
+  b.setVersion(kProtocolVersion);
+  auto sender = identity_from(5).id();
+  b.setSender(capnp::Data::Reader(sender.bytes().data(), 32));
+  b.initPayload().initFutureThing().setAnswer(42);
+  auto words = capnp::messageToFlatArray(message);
+  auto bytes = words.asBytes();
+
+  Codec codec;
+  auto decoded = codec.decode(std::span<const std::uint8_t>(bytes.begin(), bytes.size()));
+  ASSERT_TRUE(decoded.is_ok()) << decoded.status().to_string();
+  ASSERT_TRUE(std::holds_alternative<UnknownPayload>(decoded->payload));
+  EXPECT_EQ(std::get<UnknownPayload>(decoded->payload).ordinal, 6u);  // 7th union member
+  EXPECT_EQ(decoded->sender, sender);
+  EXPECT_EQ(codec.counters().unknown_payloads, 1u);
+}
+
+TEST(CodecTest, NewerNodeReadsOurMessages) {
+  Codec codec;
+  Bytes bytes = *codec.encode(envelope_with(Ping{9}));
+  kj::Array<capnp::word> words = kj::heapArray<capnp::word>(bytes.size() / 8);
+  std::memcpy(words.begin(), bytes.data(), bytes.size());
+  capnp::FlatArrayMessageReader reader(words);
+  auto env = reader.getRoot<future::Envelope>();
+  ASSERT_EQ(env.getPayload().which(), future::Envelope::Payload::PING);
+  EXPECT_EQ(env.getPayload().getPing().getToken(), 9u);
+}
+
+}  // namespace
+}  // namespace polder
