@@ -242,6 +242,8 @@ void build_payload(wire::Envelope::Payload::Builder p, const Payload& payload) {
       b.setCode(v.code);
       b.setMessage(v.message);
     }
+    void operator()(const GossipPayload& v) { p.setGossip(as_data(v.bytes)); }
+    void operator()(const ConsensusPayload& v) { p.setConsensus(as_data(v.bytes)); }
     void operator()(const UnknownPayload&) {
       assert(false && "an UnknownPayload is never sent");
     }
@@ -281,6 +283,8 @@ Result<Payload> read_payload(wire::Envelope::Payload::Reader p) {
       auto b = p.getError();
       return Payload(ErrorReply{b.getCode(), to_string(b.getMessage())});
     }
+    case wire::Envelope::Payload::GOSSIP: return Payload(GossipPayload{to_bytes(p.getGossip())});
+    case wire::Envelope::Payload::CONSENSUS: return Payload(ConsensusPayload{to_bytes(p.getConsensus())});
   }
   return Payload(UnknownPayload{static_cast<std::uint16_t>(p.which())});
 }

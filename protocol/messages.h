@@ -47,10 +47,19 @@ struct SignedRecord {
   std::array<std::uint8_t, 64> signature{};
 };
 
+// Bytes for a core (gossip/, consensus/), which decodes them itself.
+struct GossipPayload {
+  Bytes bytes;
+};
+struct ConsensusPayload {
+  Bytes bytes;
+};
+
 // A payload union member this build does not know: ignored and counted.
 struct UnknownPayload { std::uint16_t ordinal = 0; };
 
-using Payload = std::variant<Ping, Pong, InfoRequest, NodeInfo, SignedRecord, ErrorReply, UnknownPayload>;
+using Payload = std::variant<Ping, Pong, InfoRequest, NodeInfo, SignedRecord, ErrorReply, GossipPayload,
+                             ConsensusPayload, UnknownPayload>;
 
 struct Envelope {
   std::uint16_t version = kProtocolVersion;

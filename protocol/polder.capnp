@@ -25,6 +25,11 @@ struct Envelope {
     infoReply @7 :NodeInfo;
     record @8 :SignedRecord;
     error @9 :ErrorReply;
+    # Core traffic, opaque to the envelope: gossip/ and consensus/ own their
+    # schemas (gossip/gossip.capnp, consensus/consensus.capnp) and decode
+    # these bytes themselves with the same limits.
+    gossip @10 :Data;
+    consensus @11 :Data;
   }
 }
 

@@ -56,6 +56,16 @@ TEST(CodecTest, ErrorReplyRoundTrips) {
   EXPECT_EQ(std::get<ErrorReply>(decoded->payload).message, "no such job");
 }
 
+TEST(CodecTest, CorePayloadsRoundTripAsOpaqueBytes) {
+  Codec codec;
+  auto g = codec.decode(*codec.encode(envelope_with(GossipPayload{{1, 2, 3}})));
+  ASSERT_TRUE(g.is_ok());
+  EXPECT_EQ(std::get<GossipPayload>(g->payload).bytes, (Bytes{1, 2, 3}));
+  auto c = codec.decode(*codec.encode(envelope_with(ConsensusPayload{{4, 5}})));
+  ASSERT_TRUE(c.is_ok());
+  EXPECT_EQ(std::get<ConsensusPayload>(c->payload).bytes, (Bytes{4, 5}));
+}
+
 TEST(CodecTest, NodeRecordRoundTrips) {
   NodeRecord r = testing::sample_node_record(identity_from(3).id());
   auto bytes = encode_node_record(r);
@@ -137,7 +147,7 @@ TEST(CodecTest, IgnoresAndCountsUnknownPayloadFromNewerNode) {
   auto decoded = codec.decode(std::span<const std::uint8_t>(bytes.begin(), bytes.size()));
   ASSERT_TRUE(decoded.is_ok()) << decoded.status().to_string();
   ASSERT_TRUE(std::holds_alternative<UnknownPayload>(decoded->payload));
-  EXPECT_EQ(std::get<UnknownPayload>(decoded->payload).ordinal, 6u);  // 7th union member
+  EXPECT_EQ(std::get<UnknownPayload>(decoded->payload).ordinal, 8u);  // 9th union member
   EXPECT_EQ(decoded->sender, sender);
   EXPECT_EQ(codec.counters().unknown_payloads, 1u);
 }

@@ -18,7 +18,9 @@ struct Envelope {
     infoReply @7 :NodeInfo;
     record @8 :SignedRecord;
     error @9 :ErrorReply;
-    futureThing @10 :FutureThing;
+    gossip @10 :Data;
+    consensus @11 :Data;
+    futureThing @12 :FutureThing;
   }
 }
 

@@ -1,0 +1,126 @@
+// Config files of the node daemon (polderd.toml) and of the CLI (client.toml).
+//
+// Loading validates everything an operator can get wrong before the daemon
+// touches a socket or the disk: unknown keys, wrong types, out-of-range
+// numbers, malformed addresses and keys. Every error names the file, the full
+// dotted key and the line, e.g.
+//   polderd.toml:7: network.listen: "tcp//x" is not a ZeroMQ TCP address (expected tcp://HOST:PORT)
+// and all problems in a file are reported at once (up to a bound), in line
+// order, one per line of the Status message.
+//
+// Nothing here throws: toml++ exceptions are caught at this boundary and
+// returned as a Status (STYLE.md habit 4). All functions are thread-safe
+// (they share no state).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/ids.h"
+#include "protocol/status.h"
+
+namespace polder::node {
+
+// One [[resources.gpus]] entry: `count` GPUs of model `type` offered by the node.
+struct GpuDecl {
+  std::string type;         // non-empty, [A-Za-z0-9_-], e.g. "H100"
+  std::uint32_t count = 0;  // 1..1024
+
+  bool operator==(const GpuDecl&) const = default;
+};
+
+// One [[network.seeds]] entry: a peer contacted at start-up. Seeds are
+// federation members too (load adds their keys to NodeConfig::members).
+struct PeerDecl {
+  NodeId key;
+  std::string address;  // tcp://HOST:PORT, HOST not a wildcard
+
+  bool operator==(const PeerDecl&) const = default;
+};
+
+// Everything polderd.toml says, validated. Paths (data_dir, key_file) are
+// resolved against the config file's directory by the loader, so a loaded
+// config never depends on the daemon's working directory.
+struct NodeConfig {
+  std::string config_path;  // the file it came from (as given to the loader)
+
+  // [node]
+  std::string name;                  // required, 1..64 chars of [A-Za-z0-9._-]
+  std::string data_dir;              // required
+  std::string key_file = "node.key";
+  std::string region = "default";
+  std::string operator_name = "default";  // TOML key: operator
+
+  // [network]
+  std::string listen;         // required, tcp://HOST:PORT (see validate_tcp_endpoint)
+  std::string client_listen;  // required, same syntax; must not share a port with listen
+  std::string advertise;      // address peers should dial; defaults to listen; not a wildcard
+  std::vector<PeerDecl> seeds;                 // [[network.seeds]]
+  std::uint64_t max_message_bytes = 1 << 20;   // 1 KiB .. 64 MiB
+  int send_hwm = 1000;                         // ZeroMQ high-water mark per peer, 1..1000000
+  int reconnect_ivl_ms = 100;                  // 10..60000
+
+  // [federation]
+  std::vector<NodeId> members;  // peer allowlist; after loading includes every seed key, no duplicates
+
+  // [client]
+  std::vector<NodeId> authorized_keys;  // CLI keys allowed on client_listen (no duplicates)
+
+  // [resources]
+  std::uint32_t cpus = 1;                     // >= 1
+  std::uint64_t memory_bytes = 1ULL << 30;    // TOML key "memory": size string ("16G") or integer bytes, >= 1
+  std::vector<GpuDecl> gpus;                  // [[resources.gpus]]
+
+  // [log]
+  std::string log_level = "info";  // TOML key log.level: trace|debug|info|warn|error|off
+  bool log_json = false;           // TOML key log.json
+
+  bool operator==(const NodeConfig&) const = default;
+};
+
+// Reads and validates a polderd.toml. Errors: kNotFound (no such file, the
+// message names the path), kPermissionDenied (unreadable), kResourceExhausted
+// (file over 1 MiB), kInvalidArgument (syntax or validation; names key + line).
+Result<NodeConfig> load_node_config(const std::string& path);
+// Validates TOML text as if read from `path_for_messages`: that path prefixes
+// every message, becomes config_path, and its directory resolves relative paths.
+Result<NodeConfig> parse_node_config(std::string_view toml_text, const std::string& path_for_messages);
+
+// What the CLI `polder` needs to reach one node: client.toml, top-level keys only.
+struct ClientConfig {
+  std::string node_address;          // required, tcp://HOST:PORT (the node's client_listen), not a wildcard
+  NodeId node_key;                   // required, 64 hex: the node's public key
+  std::string key_file = "cli.key";  // resolved against the config file's directory
+  int timeout_ms = 5000;             // 100..600000
+
+  bool operator==(const ClientConfig&) const = default;
+};
+
+// As load_node_config / parse_node_config, for client.toml.
+Result<ClientConfig> load_client_config(const std::string& path);
+Result<ClientConfig> parse_client_config(std::string_view toml_text, const std::string& path_for_messages);
+
+// Shared helpers (the CLI and job specs use them too).
+
+// A byte count: digits with an optional binary suffix K, M, G or T (either
+// case; 2^10 .. 2^40) and, with a suffix, an optional fraction, rounded down
+// to whole bytes: "8G", "512M", "1.5G", "100K", "42", "1T". Rejects "", "-1",
+// "8X", "G", "1.5" (fraction of a byte), and values over 2^64-1.
+Result<std::uint64_t> parse_size_bytes(std::string_view text);
+
+// Checks a ZeroMQ TCP endpoint tcp://HOST:PORT: HOST an IPv4 address,
+// "localhost", "*" (bind to all interfaces) or a DNS hostname; PORT 1..65535.
+// The message quotes the endpoint and says what is wrong.
+Status validate_tcp_endpoint(std::string_view endpoint);
+
+// The commented polderd.toml that `polderd init` writes: a short comment above
+// each key, writing paths as given (relative ones stay relative). For any
+// config the loader returned, parsing the text with the same path gives an
+// equal config.
+std::string render_node_config(const NodeConfig& cfg);
+// The commented client.toml; round-trips like render_node_config.
+std::string render_client_config(const ClientConfig& cfg);
+
+}  // namespace polder::node

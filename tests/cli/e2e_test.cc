@@ -1,0 +1,235 @@
+// polderd init + run + polder ping/info against real processes on loopback.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "tests/node/test_ports.h"
+
+namespace polder {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+const std::string kBin = POLDER_BINARY_DIR;
+
+struct RunResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+RunResult run(const std::string& command) {
+  RunResult r;
+  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf;
+  std::size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
+  int status = ::pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A polderd process, killed (TERM, then KILL) when the test ends.
+class Daemon {
+ public:
+  Daemon(const std::string& config, const std::string& log) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      FILE* f = std::freopen(log.c_str(), "w", stderr);
+      (void)f;
+      ::execl((kBin + "/polderd").c_str(), "polderd", "run", "--config", config.c_str(), nullptr);
+      ::_exit(127);
+    }
+  }
+  ~Daemon() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  // SIGTERM and wait; the exit code, or -1 if it did not exit in time.
+  int terminate(std::chrono::milliseconds within) {
+    ::kill(pid_, SIGTERM);
+    auto end = std::chrono::steady_clock::now() + within;
+    while (std::chrono::steady_clock::now() < end) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    return -1;
+  }
+  // Exit code if it exited within `within`, else -1.
+  int wait_exit(std::chrono::milliseconds within) {
+    auto end = std::chrono::steady_clock::now() + within;
+    while (std::chrono::steady_clock::now() < end) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    return -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+class EndToEndTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/polder-e2e-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  // polderd init of root_/name on free ports; returns the node dir.
+  std::string init_node(const std::string& name) {
+    std::string dir = root_ + "/" + name;
+    auto r = run(kBin + "/polderd init --dir " + dir + " --listen " + testing::loopback_endpoint() +
+                 " --client-listen " + testing::loopback_endpoint());
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return dir;
+  }
+
+  RunResult polder(const std::string& dir, const std::string& args) {
+    return run(kBin + "/polder --config " + dir + "/client.toml " + args);
+  }
+
+  // Pings until the node answers or the deadline passes.
+  RunResult ping_until_up(const std::string& dir, std::chrono::milliseconds deadline = 10s) {
+    auto end = std::chrono::steady_clock::now() + deadline;
+    RunResult r;
+    while (std::chrono::steady_clock::now() < end) {
+      r = polder(dir, "--timeout-ms 500 ping");
+      if (r.exit_code == 0) break;
+    }
+    return r;
+  }
+
+  std::string root_;
+};
+
+TEST_F(EndToEndTest, InitRunPingInfoAndCleanShutdown) {
+  std::string dir = init_node("n1");
+  EXPECT_TRUE(fs::exists(dir + "/polderd.toml"));
+  EXPECT_EQ(fs::status(dir + "/node.key").permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  Daemon d(dir + "/polderd.toml", dir + "/polderd.log");
+
+  RunResult ping = ping_until_up(dir);
+  ASSERT_EQ(ping.exit_code, 0) << ping.output << read_file(dir + "/polderd.log");
+  EXPECT_NE(ping.output.find("pong from"), std::string::npos);
+
+  RunResult info = polder(dir, "--json info");
+  ASSERT_EQ(info.exit_code, 0) << info.output;
+  std::string client_toml = read_file(dir + "/client.toml");
+  auto key_pos = client_toml.find("node_key = \"");
+  ASSERT_NE(key_pos, std::string::npos);
+  std::string node_key = client_toml.substr(key_pos + 12, 64);
+  EXPECT_NE(info.output.find("\"node_id\":\"" + node_key + "\""), std::string::npos) << info.output;
+  EXPECT_NE(info.output.find("\"name\":\"n1\""), std::string::npos) << info.output;
+
+  EXPECT_EQ(d.terminate(5s), 0);
+  EXPECT_NE(read_file(dir + "/polderd.log").find("shutting down"), std::string::npos);
+}
+
+TEST_F(EndToEndTest, SecondDaemonOnSameDataDirFailsWithLockedError) {
+  std::string dir = init_node("n1");
+  Daemon first(dir + "/polderd.toml", dir + "/first.log");
+  ASSERT_EQ(ping_until_up(dir).exit_code, 0);
+  // Same data dir; the ports clash too, but storage is opened first.
+  Daemon second(dir + "/polderd.toml", dir + "/second.log");
+  EXPECT_EQ(second.wait_exit(5s), 1);
+  EXPECT_NE(read_file(dir + "/second.log").find("locked"), std::string::npos) << read_file(dir + "/second.log");
+}
+
+TEST_F(EndToEndTest, ConfigErrorNamesKeyAndLineAndExitsTwo) {
+  std::string dir = init_node("n1");
+  std::ofstream(dir + "/bad.toml") << "[node]\nname = \"x\"\ndata_dir = \"d\"\nbogus_key = 1\n";
+  RunResult r = run(kBin + "/polderd run --config " + dir + "/bad.toml");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("bogus_key"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(":4"), std::string::npos) << r.output;  // line 4
+}
+
+TEST_F(EndToEndTest, PingWithNoNodeRunningExitsUnreachable) {
+  std::string dir = init_node("n1");
+  auto start = std::chrono::steady_clock::now();
+  RunResult r = polder(dir, "--timeout-ms 300 ping");
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("no reply"), std::string::npos) << r.output;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+}
+
+TEST_F(EndToEndTest, TwoSeededNodesReachEachOther) {
+  std::string a = init_node("a"), b = init_node("b");
+  auto key_of = [](const std::string& dir) {
+    std::string t = read_file(dir + "/client.toml");
+    return t.substr(t.find("node_key = \"") + 12, 64);
+  };
+  auto listen_of = [](const std::string& dir) {
+    std::string t = read_file(dir + "/polderd.toml");
+    auto p = t.find("listen = \"") + 10;
+    return t.substr(p, t.find('"', p) - p);
+  };
+  std::ofstream(a + "/polderd.toml", std::ios::app)
+      << "\n[[network.seeds]]\nkey = \"" << key_of(b) << "\"\naddress = \"" << listen_of(b) << "\"\n";
+  std::ofstream(b + "/polderd.toml", std::ios::app)
+      << "\n[[network.seeds]]\nkey = \"" << key_of(a) << "\"\naddress = \"" << listen_of(a) << "\"\n";
+  Daemon da(a + "/polderd.toml", a + "/polderd.log");
+  Daemon db(b + "/polderd.toml", b + "/polderd.log");
+  ASSERT_EQ(ping_until_up(a).exit_code, 0);
+  ASSERT_EQ(ping_until_up(b).exit_code, 0);
+  bool both = false;
+  for (int i = 0; i < 50 && !both; ++i) {
+    both = polder(a, "--json info").output.find("\"peers_reachable\":1") != std::string::npos &&
+           polder(b, "--json info").output.find("\"peers_reachable\":1") != std::string::npos;
+    if (!both) std::this_thread::sleep_for(200ms);
+  }
+  EXPECT_TRUE(both) << read_file(a + "/polderd.log") << read_file(b + "/polderd.log");
+}
+
+TEST(CliTest, MissingConfigIsAUsageError) {
+  RunResult r = run("env -u POLDER_CONFIG " + kBin + "/polder ping");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("POLDER_CONFIG"), std::string::npos) << r.output;
+}
+
+TEST(CliTest, UnknownSubcommandIsAUsageError) {
+  EXPECT_EQ(run(kBin + "/polder frobnicate").exit_code, 2);
+  EXPECT_EQ(run(kBin + "/polderd frobnicate").exit_code, 2);
+}
+
+TEST(CliTest, VersionAndHelpWork) {
+  RunResult v = run(kBin + "/polderd --version");
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_NE(v.output.find("polderd "), std::string::npos);
+  RunResult h = run(kBin + "/polder --help");
+  EXPECT_EQ(h.exit_code, 0);
+  EXPECT_NE(h.output.find("Exit codes"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace polder
