@@ -77,15 +77,19 @@ Status Transport::bind() {
   return Status::ok();
 }
 
-void Transport::allow_peer(const NodeId& key) {
-  if (key == self_) return;
+bool Transport::admit(const NodeId& key, std::set<NodeId>& allowlist) {
   auto curve = curve_public_key(key);
   if (!curve) {
-    spdlog::warn("ignoring peer key {}: {}", key.short_hex(), curve.status().message());
-    return;
+    spdlog::warn("ignoring key {}: {}", key.short_hex(), curve.status().message());
+    return false;
   }
-  peer_allow_.insert(key);
+  allowlist.insert(key);
   curve_to_node_[*curve] = key;
+  return true;
+}
+
+void Transport::allow_peer(const NodeId& key) {
+  if (key != self_) admit(key, peer_allow_);
 }
 
 void Transport::disallow_peer(const NodeId& key) {
@@ -93,15 +97,7 @@ void Transport::disallow_peer(const NodeId& key) {
   disconnect_peer(key);
 }
 
-void Transport::allow_client(const NodeId& key) {
-  auto curve = curve_public_key(key);
-  if (!curve) {
-    spdlog::warn("ignoring client key {}: {}", key.short_hex(), curve.status().message());
-    return;
-  }
-  client_allow_.insert(key);
-  curve_to_node_[*curve] = key;
-}
+void Transport::allow_client(const NodeId& key) { admit(key, client_allow_); }
 
 Status Transport::connect_peer(const NodeId& peer, const std::string& endpoint) {
   if (peer == self_) return invalid_argument("a node does not connect to itself");

@@ -103,6 +103,8 @@ class Transport {
  private:
   Transport(const Identity& identity, TransportOptions options);
   Status bind();
+  // Adds `key` to `allowlist` and maps its Curve key back to it.
+  bool admit(const NodeId& key, std::set<NodeId>& allowlist);
   void serve_zap_request();
   bool receive_one(zmq::socket_t& socket, Channel channel, std::vector<Inbound>& out);
 

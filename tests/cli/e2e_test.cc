@@ -67,16 +67,7 @@ class Daemon {
   // SIGTERM and wait; the exit code, or -1 if it did not exit in time.
   int terminate(std::chrono::milliseconds within) {
     ::kill(pid_, SIGTERM);
-    auto end = std::chrono::steady_clock::now() + within;
-    while (std::chrono::steady_clock::now() < end) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    return -1;
+    return wait_exit(within);
   }
   // Exit code if it exited within `within`, else -1.
   int wait_exit(std::chrono::milliseconds within) {

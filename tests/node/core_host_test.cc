@@ -6,17 +6,14 @@
 
 #include "tests/node/fault_fs.h"
 #include "tests/node/test_ports.h"
+#include "tests/protocol/test_values.h"
 
 namespace polder::node {
 namespace {
 
 using namespace std::chrono_literals;
 
-Identity identity_from(std::uint8_t fill) {
-  std::array<std::uint8_t, 32> seed;
-  seed.fill(fill);
-  return Identity::from_seed(seed);
-}
+using polder::testing::identity_from;
 
 // Echo core: persists what it receives, then echoes it to the sender and
 // reports an event. On tick it sends itself a note.

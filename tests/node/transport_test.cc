@@ -8,17 +8,14 @@
 #include "node/rpc_client.h"
 #include "protocol/codec.h"
 #include "tests/node/test_ports.h"
+#include "tests/protocol/test_values.h"
 
 namespace polder::node {
 namespace {
 
 using namespace std::chrono_literals;
 
-Identity identity_from(std::uint8_t fill) {
-  std::array<std::uint8_t, 32> seed;
-  seed.fill(fill);
-  return Identity::from_seed(seed);
-}
+using polder::testing::identity_from;
 
 std::unique_ptr<Transport> make_transport(const Identity& id, std::string listen, std::string client_listen = "",
                                           int send_hwm = 1000) {
