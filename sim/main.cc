@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "protocol/rng.h"
+#include "sim/consensus_command.h"
 #include "sim/pingpong_core.h"
 #include "sim/simulator.h"
 
@@ -218,6 +219,7 @@ int main(int argc, char** argv) {
   app.add_flag("--json", global.json, "Print the result as one JSON object");
   PingPongArgs pingpong;
   add_pingpong_command(app, pingpong);
+  polder::sim::add_consensus_command(app, global.seed, global.json);
 
   try {
     app.parse(argc, argv);

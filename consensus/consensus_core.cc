@@ -1,0 +1,728 @@
+#include "consensus/consensus_core.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cassert>
+#include <cmath>
+#include <string_view>
+#include <type_traits>
+
+namespace polder::consensus {
+namespace {
+
+// Messages to self are handled inline; a handful per instance touched, so
+// this bound is only ever hit by a bug (a message loop).
+constexpr std::size_t kLocalMessagesPerCallMax = 1 << 16;
+
+std::int64_t min_timer(std::int64_t a, std::int64_t b) {
+  if (a == kNoTimer) return b;
+  if (b == kNoTimer) return a;
+  return std::min(a, b);
+}
+
+bool parse_u64(std::string_view text, std::uint64_t& out) {
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return error == std::errc() && end == text.data() + text.size();
+}
+
+}  // namespace
+
+// ---- options, events --------------------------------------------------------
+
+Status validate_consensus_options(const ConsensusOptions& o) {
+  if (o.rtt_us <= 0) return invalid_argument("consensus rtt_us must be positive");
+  if (!(o.phase_timeout_rtts > 0) || !(o.backoff_min_rtts > 0) || !(o.takeover_timeout_rtts > 0) ||
+      !(o.announce_delay_rtts > 0) || !(o.announce_interval_max_rtts >= o.announce_delay_rtts)) {
+    return invalid_argument("consensus timeouts must be positive, and announce_interval_max >= announce_delay");
+  }
+  if (o.backoff_doublings_max > 16) return invalid_argument("backoff_doublings_max must be at most 16");
+  if (o.instances_max == 0) return invalid_argument("instances_max must be at least 1");
+  if (o.retention_us < 0) return invalid_argument("retention_us must not be negative");
+  if (o.timer_fires_per_tick_max == 0) return invalid_argument("timer_fires_per_tick_max must be at least 1");
+  if (o.wire.max_message_bytes < 512) return invalid_argument("wire.max_message_bytes must be at least 512");
+  return Status::ok();
+}
+
+std::string format_chosen_detail(const InstanceKey& key, const Value& value) {
+  std::string s = "job=" + key.job.hex() + " attempt=" + std::to_string(key.attempt.value) + " value=";
+  s += value.is_run() ? "run:" + value.executor.hex() + ":" + std::to_string(value.reservation) : "cancel";
+  if (value.names_next_replicas()) {
+    s += " next=";
+    for (std::size_t i = 0; i < value.next_replicas.size(); ++i) {
+      if (i > 0) s += ",";
+      s += value.next_replicas[i].hex();
+    }
+  }
+  return s;
+}
+
+Result<ChosenEvent> parse_chosen_event(const CoreEvent& event) {
+  if (event.kind != kChosenEventKind) return invalid_argument("not a chosen event: " + event.kind);
+  ChosenEvent out;
+  bool have_job = false, have_attempt = false, have_value = false;
+  std::string_view rest = event.detail;
+  std::uint64_t number = 0;
+  for (int field = 0; !rest.empty() && field < 8; ++field) {  // bounded: 4 fields expected
+    const std::size_t space = rest.find(' ');
+    const std::string_view token = rest.substr(0, space);
+    rest = space == std::string_view::npos ? std::string_view() : rest.substr(space + 1);
+    const std::size_t eq = token.find('=');
+    if (eq == std::string_view::npos) return invalid_argument("chosen event field without '='");
+    const std::string_view name = token.substr(0, eq), text = token.substr(eq + 1);
+    if (name == "job") {
+      auto job = JobId::from_hex(text);
+      if (!job) return job.status();
+      out.key.job = *job;
+      have_job = true;
+    } else if (name == "attempt") {
+      if (!parse_u64(text, number) || number > UINT32_MAX) return invalid_argument("bad attempt in chosen event");
+      out.key.attempt.value = static_cast<std::uint32_t>(number);
+      have_attempt = true;
+    } else if (name == "value" && text == "cancel") {
+      out.value = Value::cancel();
+      have_value = true;
+    } else if (name == "value" && text.substr(0, 4) == "run:" && text.size() > 4 + 64 + 1) {
+      auto executor = NodeId::from_hex(text.substr(4, 64));
+      if (!executor) return executor.status();
+      if (!parse_u64(text.substr(4 + 64 + 1), number)) return invalid_argument("bad reservation in chosen event");
+      out.value = Value::run(*executor, number);
+      have_value = true;
+    } else if (name == "next") {
+      ReplicaSet next;
+      for (std::size_t i = 0; i < text.size() && next.size() <= kReplicasMax; i += 65) {
+        auto id = NodeId::from_hex(text.substr(i, 64));
+        if (!id) return id.status();
+        next.push_back(*id);
+      }
+      out.value.next_replicas = std::move(next);
+    } else {
+      return invalid_argument("unknown chosen event field");
+    }
+  }
+  if (!have_job || !have_attempt || !have_value) return invalid_argument("chosen event lacks job, attempt or value");
+  return out;
+}
+
+// ---- construction and restore -----------------------------------------------
+
+Result<std::unique_ptr<ConsensusCore>> ConsensusCore::create(const NodeId& self, const ConsensusOptions& options,
+                                                             const DurableRecords& durable, std::uint64_t seed) {
+  POLDER_RETURN_IF_ERROR(validate_consensus_options(options));
+  if (self.is_zero()) return invalid_argument("consensus core needs a non-zero node id");
+  auto core = std::make_unique<ConsensusCore>(ConstructionTag(), self, options, seed);
+  POLDER_RETURN_IF_ERROR(core->restore(durable));
+  return core;
+}
+
+ConsensusCore::ConsensusCore(ConstructionTag, const NodeId& self, const ConsensusOptions& options,
+                             std::uint64_t seed)
+    : self_(self), options_(options), rng_(seed) {}
+
+Status ConsensusCore::restore(const DurableRecords& durable) {
+  auto restore_spec = [&](const InstanceKey& key, const InstanceSpec& spec) -> Result<Instance*> {
+    if (spec.key != key) return data_loss("consensus record " + key.to_string() + " holds another instance");
+    auto [it, inserted] = instances_.try_emplace(key);
+    if (!inserted && it->second.spec != spec) {
+      return data_loss("consensus records of " + key.to_string() + " disagree on the replica set");
+    }
+    it->second.spec = spec;
+    it->second.is_replica = is_member(spec.replicas, self_);
+    return &it->second;
+  };
+  // Bounded by the number of records on disk.
+  for (auto it = durable.lower_bound({kRecordColumn, std::string()});
+       it != durable.end() && it->first.first == kRecordColumn; ++it) {
+    auto parsed = parse_record_key(it->first.second);
+    if (!parsed) return data_loss("consensus record key: " + parsed.status().message());
+    const auto& [kind, key] = *parsed;
+    const std::span<const std::uint8_t> bytes(it->second);
+    if (kind == RecordKind::kAcceptor) {
+      auto record = decode_acceptor_record(bytes);
+      if (!record) return record.status();
+      auto inst = restore_spec(key, record->spec);
+      if (!inst) return inst.status();
+      (*inst)->acceptor = AcceptorState{record->promised, record->accepted_ballot, record->accepted_value};
+    } else if (kind == RecordKind::kProposer) {
+      auto record = decode_proposer_record(bytes);
+      if (!record) return record.status();
+      auto inst = restore_spec(key, record->spec);
+      if (!inst) return inst.status();
+      (*inst)->proposer.restore(record->round_max, record->fast_value);
+      (*inst)->has_proposer_record = true;
+    } else {
+      auto record = decode_decision_record(bytes);
+      if (!record) return record.status();
+      auto inst = restore_spec(key, record->spec);
+      if (!inst) return inst.status();
+      (*inst)->learner.learn(record->value);
+      (*inst)->compacted = true;
+    }
+  }
+  if (instances_.size() > options_.instances_max) {
+    return resource_exhausted("disk holds " + std::to_string(instances_.size()) + " instances, instances_max is " +
+                              std::to_string(options_.instances_max));
+  }
+  return Status::ok();
+}
+
+// Restored instances get their timers on the first call, when `now` is known:
+// a replica holding an undecided accepted value will propose it, an origin
+// resumes its own proposal, and replicas re-announce decisions to executors
+// (whose acknowledgements were volatile).
+void ConsensusCore::arm_restored() {
+  for (auto& [key, inst] : instances_) {  // bounded by instances_max; once per life
+    if (inst.decided()) {
+      const Value& v = *inst.learner.chosen();
+      if (inst.is_replica && v.is_run() && v.executor != self_) {
+        inst.announcing = true;
+        inst.announce_interval_us = rtts_us(options_.announce_delay_rtts);
+        inst.announce_due_us = now_us_ + jittered_us(0.0, options_.announce_delay_rtts);
+      }
+    } else {
+      if (inst.is_replica && inst.acceptor.accepted_value) {
+        inst.takeover_due_us = now_us_ + jittered_us(options_.takeover_timeout_rtts, options_.takeover_timeout_rtts);
+      }
+      if (inst.proposer.fast_value()) {
+        inst.proposer.set_own_value(*inst.proposer.fast_value());
+        inst.proposer.back_off();
+        inst.proposer_due_us = now_us_ + jittered_us(options_.backoff_min_rtts, options_.backoff_min_rtts);
+      }
+    }
+    rearm(inst);
+  }
+}
+
+// ---- call framing ---------------------------------------------------------------
+
+void ConsensusCore::begin(Instant now) {
+  assert(effects_.empty() && local_.empty() && dirty_.empty());
+  now_us_ = std::max(now_us_, to_us(now));  // a host clock never runs backwards for us
+  if (!restored_armed_) {
+    restored_armed_ = true;
+    arm_restored();
+  }
+}
+
+Effects ConsensusCore::finish() {
+  for (std::size_t handled = 0; !local_.empty(); ++handled) {
+    assert(handled < kLocalMessagesPerCallMax && "messages to self keep breeding: a loop in the core");
+    if (handled >= kLocalMessagesPerCallMax) {
+      local_.clear();
+      break;
+    }
+    const Message message = std::move(local_.front());
+    local_.pop_front();
+    handle(self_, message);
+  }
+  for (const InstanceKey& key : dirty_) {  // persist, then send: records go in this same Effects
+    Instance* inst = find(key);
+    assert(inst);
+    if (inst->acceptor_dirty) {
+      assert(!inst->compacted && "a decided acceptor never changes");
+      const AcceptorRecord record{inst->spec, inst->acceptor.promised, inst->acceptor.accepted_ballot,
+                                  inst->acceptor.accepted_value};
+      effects_.persist.push_back({kRecordColumn, record_key(RecordKind::kAcceptor, key), encode_record(record), false});
+      inst->acceptor_dirty = false;
+    }
+    if (inst->proposer_dirty) {
+      const ProposerRecord record{inst->spec, inst->proposer.round_max(), inst->proposer.fast_value()};
+      effects_.persist.push_back({kRecordColumn, record_key(RecordKind::kProposer, key), encode_record(record), false});
+      inst->proposer_dirty = false;
+      inst->has_proposer_record = true;
+    }
+  }
+  dirty_.clear();
+  std::int64_t wake = timers_.empty() ? kNoTimer : timers_.begin()->first;
+  if (!compaction_queue_.empty()) wake = min_timer(wake, now_us_);
+  if (!forget_queue_.empty()) wake = min_timer(wake, forget_queue_.front().first);
+  if (wake != kNoTimer) effects_.wake_at = instant_from_us(std::max(wake, now_us_));
+  return std::exchange(effects_, Effects{});
+}
+
+// ---- public entry points ---------------------------------------------------------
+
+Effects ConsensusCore::receive(const NodeId& from, std::span<const std::uint8_t> bytes, Instant now) {
+  begin(now);
+  auto message = decode_message(bytes, options_.wire);
+  if (!message) {
+    ++counters_.malformed_dropped;  // peer input: counted, dropped, nothing else changes
+  } else {
+    handle(from, *message);
+  }
+  return finish();
+}
+
+Effects ConsensusCore::tick(Instant now) {
+  begin(now);
+  compact_due();
+  forget_due();
+  for (std::size_t fired = 0; fired < options_.timer_fires_per_tick_max; ++fired) {
+    if (timers_.empty() || timers_.begin()->first > now_us_) break;
+    const InstanceKey key = timers_.begin()->second;
+    timers_.erase(timers_.begin());
+    Instance* inst = find(key);
+    assert(inst && "a timer outlived its instance");
+    inst->timer_us = kNoTimer;
+    fire_timers(*inst);
+  }
+  return finish();
+}
+
+Result<Effects> ConsensusCore::propose(const InstanceSpec& spec, const Value& value, Instant now) {
+  POLDER_RETURN_IF_ERROR(validate_instance_spec(spec));
+  POLDER_RETURN_IF_ERROR(validate_value(value));
+  if (!is_member(spec.replicas, self_) && spec.origin != self_) {
+    return failed_precondition("only a replica or the origin may propose for " + spec.key.to_string());
+  }
+  begin(now);
+  Instance* inst = instance_for(spec);
+  if (inst == nullptr) {
+    Effects pending = finish();  // nothing was changed; keep the host's wake-up
+    return failed_precondition("instance " + spec.key.to_string() +
+                               " runs with another replica set or origin, or the core is full");
+  }
+  if (inst->decided()) {
+    effects_.events.push_back({kChosenEventKind, format_chosen_detail(spec.key, *inst->learner.chosen())});
+  } else if (!inst->proposer.active()) {
+    inst->proposer.set_own_value(value);
+    if (spec.origin == self_ && inst->proposer.can_use_fast()) {
+      inst->proposer.start_fast(spec.origin);
+      mark_proposer_dirty(*inst);  // ballot 0 is spent, with this value, before the Accept leaves
+      ++counters_.fast_proposals;
+      start_accept(*inst);
+    } else {
+      start_prepare(*inst);
+    }
+  }
+  return finish();
+}
+
+Result<Effects> ConsensusCore::query(const InstanceSpec& spec, Instant now) {
+  POLDER_RETURN_IF_ERROR(validate_instance_spec(spec));
+  begin(now);
+  Instance* inst = instance_for(spec);
+  if (inst == nullptr) {
+    Effects pending = finish();
+    return failed_precondition("instance " + spec.key.to_string() +
+                               " runs with another replica set or origin, or the core is full");
+  }
+  if (inst->decided()) {
+    effects_.events.push_back({kChosenEventKind, format_chosen_detail(spec.key, *inst->learner.chosen())});
+  } else if (!inst->querying) {
+    inst->querying = true;
+    inst->query_interval_us = rtts_us(2.0);
+    inst->query_due_us = now_us_;
+    fire_timers(*inst);
+  }
+  return finish();
+}
+
+Effects ConsensusCore::forget(const JobId& job, Instant now) {
+  begin(now);
+  if (forget_queue_.size() < options_.instances_max) forget_queue_.emplace_back(now_us_ + options_.retention_us, job);
+  return finish();
+}
+
+std::optional<Value> ConsensusCore::chosen(const InstanceKey& key) const {
+  const Instance* inst = instance(key);
+  return inst ? inst->learner.chosen() : std::nullopt;
+}
+
+const Instance* ConsensusCore::instance(const InstanceKey& key) const {
+  auto it = instances_.find(key);
+  return it == instances_.end() ? nullptr : &it->second;
+}
+
+// ---- handlers ------------------------------------------------------------------
+
+void ConsensusCore::handle(const NodeId& from, const Message& message) {
+  ++counters_.messages_received;
+  std::visit(
+      [&](const auto& m) {
+        using M = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<M, Prepare>) on_prepare(from, m);
+        else if constexpr (std::is_same_v<M, Promise>) on_promise(from, m);
+        else if constexpr (std::is_same_v<M, Accept>) on_accept(from, m);
+        else if constexpr (std::is_same_v<M, Accepted>) on_accepted(from, m);
+        else if constexpr (std::is_same_v<M, Reject>) on_reject(from, m);
+        else if constexpr (std::is_same_v<M, Chosen>) on_chosen(from, m);
+        else if constexpr (std::is_same_v<M, ChosenAck>) on_chosen_ack(from, m);
+        else on_query(from, m);
+      },
+      message);
+}
+
+void ConsensusCore::on_prepare(const NodeId& from, const Prepare& m) {
+  if (m.ballot.is_fast() || m.ballot.node != from) {
+    ++counters_.bad_ballot_ignored;
+    return;
+  }
+  if ((!is_member(m.spec.replicas, from) && from != m.spec.origin) || !is_member(m.spec.replicas, self_)) {
+    ++counters_.non_member_ignored;
+    return;
+  }
+  Instance* inst = instance_for(m.spec);
+  if (inst == nullptr) return;
+  if (inst->decided()) {
+    send(from, Chosen{inst->spec, *inst->learner.chosen()});
+    return;
+  }
+  const AcceptorStep step = Acceptor::on_prepare(inst->acceptor, m.ballot);
+  if (step.changed) mark_acceptor_dirty(*inst);
+  if (step.reply == AcceptorStep::Reply::kPromise) {
+    send(from, Acceptor::promise_for(m.spec.key, m.ballot, inst->acceptor));
+  } else if (step.reply == AcceptorStep::Reply::kReject) {
+    send(from, Reject{m.spec.key, m.ballot, step.promised});
+  }
+  inst->proposer.observe_round(m.ballot.round);
+  // Someone is driving the instance: a replica's takeover waits.
+  if (inst->acceptor.accepted_value && !inst->proposer.active()) {
+    inst->takeover_due_us = now_us_ + jittered_us(options_.takeover_timeout_rtts, options_.takeover_timeout_rtts);
+  }
+  rearm(*inst);
+}
+
+void ConsensusCore::on_accept(const NodeId& from, const Accept& m) {
+  if (m.ballot.node != from) {
+    ++counters_.bad_ballot_ignored;
+    return;
+  }
+  if ((!is_member(m.spec.replicas, from) && from != m.spec.origin) || !is_member(m.spec.replicas, self_)) {
+    ++counters_.non_member_ignored;
+    return;
+  }
+  Instance* inst = instance_for(m.spec);
+  if (inst == nullptr) return;
+  if (inst->decided()) {
+    send(from, Chosen{inst->spec, *inst->learner.chosen()});
+    return;
+  }
+  const AcceptorStep step = Acceptor::on_accept(inst->acceptor, m.ballot, m.value, from == m.spec.origin, m.spec.origin);
+  if (step.changed) mark_acceptor_dirty(*inst);
+  if (step.reply == AcceptorStep::Reply::kAccepted) {
+    send(from, Accepted{m.spec.key, m.ballot});
+  } else if (step.reply == AcceptorStep::Reply::kReject) {
+    send(from, Reject{m.spec.key, m.ballot, step.promised});
+  } else {
+    ++counters_.bad_ballot_ignored;
+  }
+  inst->proposer.observe_round(m.ballot.round);
+  if (inst->acceptor.accepted_value && !inst->proposer.active()) {
+    inst->takeover_due_us = now_us_ + jittered_us(options_.takeover_timeout_rtts, options_.takeover_timeout_rtts);
+  }
+  rearm(*inst);
+}
+
+void ConsensusCore::on_promise(const NodeId& from, const Promise& m) {
+  Instance* inst = find(m.key);
+  if (inst == nullptr) {
+    ++counters_.unknown_instance_ignored;
+    return;
+  }
+  if (!is_member(inst->spec.replicas, from)) {
+    ++counters_.non_member_ignored;
+    return;
+  }
+  if (inst->decided()) return;
+  if (inst->proposer.on_promise(inst->spec.replicas, from, m)) start_accept(*inst);
+}
+
+void ConsensusCore::on_accepted(const NodeId& from, const Accepted& m) {
+  Instance* inst = find(m.key);
+  if (inst == nullptr) {
+    ++counters_.unknown_instance_ignored;
+    return;
+  }
+  if (!is_member(inst->spec.replicas, from)) {
+    ++counters_.non_member_ignored;
+    return;
+  }
+  if (inst->decided()) return;
+  if (inst->proposer.on_accepted(inst->spec.replicas, from, m)) {
+    const Value value = inst->proposer.value();
+    decide(*inst, value, /*first_hand=*/true);
+  }
+}
+
+void ConsensusCore::on_reject(const NodeId& from, const Reject& m) {
+  Instance* inst = find(m.key);
+  if (inst == nullptr) {
+    ++counters_.unknown_instance_ignored;
+    return;
+  }
+  if (!is_member(inst->spec.replicas, from)) {
+    ++counters_.non_member_ignored;
+    return;
+  }
+  if (inst->decided()) return;
+  if (inst->proposer.on_reject(inst->spec.replicas, from, m)) back_off(*inst);
+}
+
+void ConsensusCore::on_chosen(const NodeId& from, const Chosen& m) {
+  if (!is_member(m.spec.replicas, from) && from != m.spec.origin) {
+    ++counters_.non_member_ignored;
+    return;
+  }
+  Instance* inst = instance_for(m.spec);
+  if (inst == nullptr) return;
+  const bool known = inst->decided();
+  decide(*inst, m.value, /*first_hand=*/false);
+  // decide() acknowledged to the replicas; the announcer may be the origin
+  // (not a replica), and a repeated announcement means our ack was lost.
+  const bool executor = m.value.is_run() && m.value.executor == self_ && inst->learner.chosen() == m.value;
+  if (executor && (known || !is_member(m.spec.replicas, from))) send(from, ChosenAck{m.spec.key});
+}
+
+void ConsensusCore::on_chosen_ack(const NodeId& from, const ChosenAck& m) {
+  Instance* inst = find(m.key);
+  if (inst == nullptr || !inst->decided()) return;
+  const Value& v = *inst->learner.chosen();
+  if (!v.is_run() || v.executor != from) {
+    ++counters_.non_member_ignored;
+    return;
+  }
+  inst->executor_acked = true;
+  inst->announcing = false;
+  inst->announce_due_us = kNoTimer;
+  rearm(*inst);
+}
+
+void ConsensusCore::on_query(const NodeId& from, const Query& m) {
+  Instance* inst = find(m.spec.key);
+  if (inst != nullptr && inst->decided()) send(from, Chosen{inst->spec, *inst->learner.chosen()});
+}
+
+// ---- roles in action ----------------------------------------------------------------
+
+void ConsensusCore::start_prepare(Instance& inst) {
+  if (inst.acceptor.promised) inst.proposer.observe_round(inst.acceptor.promised->round);
+  const Ballot ballot = inst.proposer.start_prepare(self_);
+  mark_proposer_dirty(inst);  // the round is spent before its Prepare leaves
+  ++counters_.prepares_started;
+  inst.proposer_due_us = now_us_ + rtts_us(options_.phase_timeout_rtts);
+  inst.takeover_due_us = kNoTimer;
+  rearm(inst);
+  send_to_replicas(inst, Prepare{inst.spec, ballot});
+}
+
+void ConsensusCore::start_accept(Instance& inst) {
+  inst.proposer_due_us = now_us_ + rtts_us(options_.phase_timeout_rtts);
+  inst.takeover_due_us = kNoTimer;
+  rearm(inst);
+  send_to_replicas(inst, Accept{inst.spec, inst.proposer.ballot(), inst.proposer.value()});
+}
+
+void ConsensusCore::back_off(Instance& inst) {
+  inst.proposer.back_off();
+  const std::uint32_t doublings = std::min(inst.proposer.failures() - 1, options_.backoff_doublings_max);
+  const double base = options_.backoff_min_rtts * static_cast<double>(1U << doublings);
+  inst.proposer_due_us = now_us_ + jittered_us(base, base);
+  rearm(inst);
+}
+
+void ConsensusCore::decide(Instance& inst, const Value& value, bool first_hand) {
+  const Learner::Learn learned = inst.learner.learn(value);
+  if (learned == Learner::Learn::kConflict) {
+    ++counters_.conflicting_chosen;  // never adopted; the simulator's agreement checker reports it
+    return;
+  }
+  if (learned == Learner::Learn::kSame) return;
+  ++counters_.decided;
+  effects_.events.push_back({kChosenEventKind, format_chosen_detail(inst.spec.key, value)});
+  inst.proposer.stop();
+  inst.proposer_due_us = kNoTimer;
+  inst.takeover_due_us = kNoTimer;
+  inst.querying = false;
+  inst.query_due_us = kNoTimer;
+  if (inst.is_replica || inst.has_proposer_record || inst.proposer_dirty) queue_compaction(inst);
+
+  if (first_hand) {  // the learner that saw the majority tells everyone once
+    for (const NodeId& r : inst.spec.replicas) {
+      if (r != self_) send(r, Chosen{inst.spec, value});
+    }
+    const bool origin_told = inst.spec.origin == self_ || is_member(inst.spec.replicas, inst.spec.origin);
+    const bool origin_is_executor = value.is_run() && value.executor == inst.spec.origin;
+    if (!origin_told && !origin_is_executor) send(inst.spec.origin, Chosen{inst.spec, value});
+  }
+  if (value.is_run() && value.executor == self_) {
+    inst.executor_acked = true;
+    for (const NodeId& r : inst.spec.replicas) {
+      if (r != self_) send(r, ChosenAck{inst.spec.key});
+    }
+  } else if (value.is_run() && !inst.executor_acked && (first_hand || inst.is_replica)) {
+    // The executor must learn it to start: retried until it acknowledges.
+    // The first-hand learner sends now; the other replicas back it up later.
+    inst.announcing = true;
+    inst.announce_interval_us = rtts_us(options_.announce_delay_rtts);
+    const bool executor_told_already = is_member(inst.spec.replicas, value.executor);
+    if (first_hand && !executor_told_already) {
+      announce(inst);
+    } else {
+      inst.announce_due_us = now_us_ + jittered_us(options_.announce_delay_rtts, options_.announce_delay_rtts);
+    }
+  }
+  rearm(inst);
+}
+
+void ConsensusCore::announce(Instance& inst) {
+  const Value& value = *inst.learner.chosen();
+  assert(value.is_run());
+  ++counters_.announcements;
+  send(value.executor, Chosen{inst.spec, value});
+  inst.announce_due_us = now_us_ + inst.announce_interval_us;
+  inst.announce_interval_us =
+      std::min(inst.announce_interval_us * 2, rtts_us(options_.announce_interval_max_rtts));
+}
+
+void ConsensusCore::fire_timers(Instance& inst) {
+  if (inst.proposer_due_us != kNoTimer && inst.proposer_due_us <= now_us_) {
+    inst.proposer_due_us = kNoTimer;
+    if (!inst.decided()) {
+      if (inst.proposer.phase() == Proposer::Phase::kBackoff) {
+        start_prepare(inst);
+      } else if (inst.proposer.active()) {
+        back_off(inst);  // the phase timed out: lost messages or a dead majority
+      }
+    }
+  }
+  if (inst.takeover_due_us != kNoTimer && inst.takeover_due_us <= now_us_) {
+    inst.takeover_due_us = kNoTimer;
+    if (!inst.decided() && inst.is_replica && inst.acceptor.accepted_value && !inst.proposer.active()) {
+      // The proposer of the value we accepted went quiet: finish its work.
+      // Proposing the accepted value keeps validity (it was proposed).
+      inst.proposer.set_own_value(*inst.acceptor.accepted_value);
+      ++counters_.takeovers;
+      start_prepare(inst);
+    }
+  }
+  if (inst.announce_due_us != kNoTimer && inst.announce_due_us <= now_us_) {
+    inst.announce_due_us = kNoTimer;
+    if (inst.announcing && !inst.executor_acked && inst.decided()) announce(inst);
+  }
+  if (inst.query_due_us != kNoTimer && inst.query_due_us <= now_us_) {
+    inst.query_due_us = kNoTimer;
+    if (inst.querying && !inst.decided()) {
+      for (const NodeId& r : inst.spec.replicas) {
+        if (r != self_) send(r, Query{inst.spec});
+      }
+      inst.query_due_us = now_us_ + inst.query_interval_us;
+      inst.query_interval_us = std::min(inst.query_interval_us * 2, rtts_us(options_.announce_interval_max_rtts));
+    }
+  }
+  rearm(inst);
+}
+
+// ---- instances, timers, records ------------------------------------------------------
+
+Instance* ConsensusCore::find(const InstanceKey& key) {
+  auto it = instances_.find(key);
+  return it == instances_.end() ? nullptr : &it->second;
+}
+
+Instance* ConsensusCore::instance_for(const InstanceSpec& spec) {
+  auto it = instances_.find(spec.key);
+  if (it != instances_.end()) {
+    if (it->second.spec != spec) {
+      ++counters_.spec_mismatch_ignored;  // a replica set is fixed per instance
+      return nullptr;
+    }
+    return &it->second;
+  }
+  if (instances_.size() >= options_.instances_max) {
+    ++counters_.full_refused;
+    return nullptr;
+  }
+  Instance& inst = instances_[spec.key];
+  inst.spec = spec;
+  inst.is_replica = is_member(spec.replicas, self_);
+  return &inst;
+}
+
+void ConsensusCore::rearm(Instance& inst) {
+  std::int64_t due = min_timer(min_timer(inst.proposer_due_us, inst.takeover_due_us),
+                               min_timer(inst.announce_due_us, inst.query_due_us));
+  if (due == inst.timer_us) return;
+  if (inst.timer_us != kNoTimer) timers_.erase({inst.timer_us, inst.spec.key});
+  inst.timer_us = due;
+  if (due != kNoTimer) timers_.insert({due, inst.spec.key});
+}
+
+void ConsensusCore::mark_acceptor_dirty(Instance& inst) {
+  if (!inst.acceptor_dirty && !inst.proposer_dirty) dirty_.push_back(inst.spec.key);
+  inst.acceptor_dirty = true;
+}
+
+void ConsensusCore::mark_proposer_dirty(Instance& inst) {
+  if (!inst.acceptor_dirty && !inst.proposer_dirty) dirty_.push_back(inst.spec.key);
+  inst.proposer_dirty = true;
+}
+
+void ConsensusCore::queue_compaction(Instance& inst) {
+  if (inst.compacted || inst.compaction_queued) return;
+  inst.compaction_queued = true;
+  compaction_queue_.push_back(inst.spec.key);
+}
+
+// A decided instance shrinks to one decision record, written off the
+// critical path (the chosen event does not wait for it): until then the
+// acceptor and proposer records still hold everything a restart needs.
+void ConsensusCore::compact_due() {
+  for (const InstanceKey& key : compaction_queue_) {  // bounded by instances_max
+    Instance* inst = find(key);
+    if (inst == nullptr || inst->compacted) continue;
+    inst->compaction_queued = false;
+    inst->compacted = true;
+    effects_.persist.push_back({kRecordColumn, record_key(RecordKind::kDecision, key),
+                                encode_record(DecisionRecord{inst->spec, *inst->learner.chosen()}), false});
+    if (inst->is_replica) effects_.persist.push_back({kRecordColumn, record_key(RecordKind::kAcceptor, key), {}, true});
+    if (inst->has_proposer_record) {
+      effects_.persist.push_back({kRecordColumn, record_key(RecordKind::kProposer, key), {}, true});
+    }
+  }
+  compaction_queue_.clear();
+}
+
+void ConsensusCore::forget_due() {
+  while (!forget_queue_.empty() && forget_queue_.front().first <= now_us_) {  // bounded by the queue
+    const JobId job = forget_queue_.front().second;
+    forget_queue_.pop_front();
+    auto it = instances_.lower_bound(InstanceKey{job, Attempt{0}});
+    while (it != instances_.end() && it->first.job == job) {  // bounded by the job's attempts
+      for (RecordKind kind : {RecordKind::kAcceptor, RecordKind::kProposer, RecordKind::kDecision}) {
+        effects_.persist.push_back({kRecordColumn, record_key(kind, it->first), {}, true});
+      }
+      ++counters_.instances_forgotten;
+      erase_instance(it++);
+    }
+  }
+}
+
+void ConsensusCore::erase_instance(std::map<InstanceKey, Instance>::iterator it) {
+  if (it->second.timer_us != kNoTimer) timers_.erase({it->second.timer_us, it->first});
+  instances_.erase(it);
+}
+
+// ---- output --------------------------------------------------------------------------
+
+void ConsensusCore::send(const NodeId& to, Message message) {
+  if (to == self_) {
+    local_.push_back(std::move(message));
+    return;
+  }
+  effects_.send.push_back(OutMessage{to, encode_message(message)});
+}
+
+void ConsensusCore::send_to_replicas(const Instance& inst, const Message& message) {
+  for (const NodeId& r : inst.spec.replicas) send(r, message);
+}
+
+std::int64_t ConsensusCore::rtts_us(double rtts) const {
+  return static_cast<std::int64_t>(std::llround(rtts * static_cast<double>(options_.rtt_us)));
+}
+
+std::int64_t ConsensusCore::jittered_us(double rtts_min, double rtts_spread) {
+  const std::int64_t spread = rtts_us(rtts_spread);
+  return rtts_us(rtts_min) + (spread > 0 ? static_cast<std::int64_t>(rng_.uniform(static_cast<std::uint64_t>(spread))) : 0);
+}
+
+}  // namespace polder::consensus

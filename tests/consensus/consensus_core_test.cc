@@ -1,0 +1,352 @@
+// ConsensusCore transitions and multi-node behaviours, driven by hand
+// through the Harness (harness.h); invariants checked after every step.
+#include "consensus/consensus_core.h"
+
+#include <gtest/gtest.h>
+
+#include "harness.h"
+
+namespace polder::consensus {
+namespace {
+
+using testing::Envelope;
+using testing::Harness;
+using testing::decoded;
+using testing::node;
+using testing::spec_of;
+
+const NodeId n1 = node(1), n2 = node(2), n3 = node(3), n4 = node(4), n5 = node(5);
+// Replicas 1,2,3; origin 4 (not a replica); executor 5.
+const InstanceSpec kSpec = spec_of(1, 0, {n1, n2, n3}, n4);
+const Value kRun5 = Value::run(n5, 77);
+const Value kRun3 = Value::run(n3, 88);
+
+Harness five() { return Harness({n1, n2, n3, n4, n5}); }
+
+std::size_t chosen_events_at(const Harness& h, const NodeId& n) {
+  std::size_t count = 0;
+  for (const auto& [at, e] : h.events()) count += (at == n && e.kind == kChosenEventKind) ? 1 : 0;
+  return count;
+}
+
+TEST(ConsensusCore, AcceptorPersistsBeforeItsReply) {
+  Harness h = five();
+  Effects e = h.core(n1).receive(n4, encode_message(Accept{kSpec, Ballot::fast(n4), kRun5}), instant_from_us(h.now_us()));
+  ASSERT_EQ(e.persist.size(), 1U);
+  EXPECT_EQ(e.persist[0].column, Column::kAcceptor);
+  EXPECT_EQ(e.persist[0].key, record_key(RecordKind::kAcceptor, kSpec.key));
+  ASSERT_EQ(e.send.size(), 1U);
+  auto reply = decode_message(e.send[0].bytes);
+  ASSERT_TRUE(reply.is_ok());
+  EXPECT_TRUE(std::holds_alternative<Accepted>(*reply));
+}
+
+TEST(ConsensusCore, FastPathDecidesInOneRoundTrip) {
+  Harness h = five();
+  h.propose(n4, kSpec, kRun5);
+  EXPECT_EQ(decoded<Accept>(h.inflight()).size(), 3U);
+  EXPECT_EQ(h.disk(n4).count({Column::kAcceptor, record_key(RecordKind::kProposer, kSpec.key)}), 1U)
+      << "ballot 0 is recorded as spent before the Accept leaves";
+  h.deliver(nullptr, 1);  // Accept ->
+  EXPECT_EQ(decoded<Accepted>(h.inflight()).size(), 3U);
+  h.deliver(nullptr, 1);  // <- Accepted
+  EXPECT_EQ(h.chosen_at(n4, kSpec.key), kRun5);
+  EXPECT_EQ(h.core(n4).instance(kSpec.key)->proposer.ballots_tried(), 1U);
+  EXPECT_EQ(h.core(n4).counters().prepares_started, 0U);
+}
+
+TEST(ConsensusCore, ChosenReachesReplicasAndExecutorWhichAcks) {
+  Harness h = five();
+  h.propose(n4, kSpec, kRun5);
+  h.deliver();
+  for (const NodeId& n : {n1, n2, n3, n4, n5}) EXPECT_EQ(h.chosen_at(n, kSpec.key), kRun5) << n.short_hex();
+  EXPECT_EQ(chosen_events_at(h, n5), 1U);
+  for (const NodeId& n : {n1, n2, n3, n4}) {
+    const Instance* inst = h.core(n).instance(kSpec.key);
+    EXPECT_FALSE(inst->announcing && !inst->executor_acked) << "still announcing at " << n.short_hex();
+  }
+}
+
+TEST(ConsensusCore, LearnerNeedsAMajorityOfDistinctMembers) {
+  Harness h = five();
+  h.propose(n4, kSpec, kRun5);
+  h.deliver(nullptr, 1);
+  std::vector<Envelope> replies;
+  replies.swap(h.inflight());
+  const auto from = [&](const NodeId& n) {
+    for (const Envelope& e : replies) if (e.from == n) return e;
+    return Envelope{};
+  };
+  const Envelope a1 = from(n1), a2 = from(n2);
+  for (int i = 0; i < 3; ++i) h.apply(n4, h.core(n4).receive(n1, a1.bytes, instant_from_us(h.now_us())));
+  EXPECT_FALSE(h.chosen_at(n4, kSpec.key)) << "one member voting three times is not a majority";
+  h.apply(n4, h.core(n4).receive(n5, a1.bytes, instant_from_us(h.now_us())));
+  EXPECT_FALSE(h.chosen_at(n4, kSpec.key)) << "a non-member cannot vote";
+  EXPECT_GE(h.core(n4).counters().non_member_ignored, 1U);
+  h.apply(n4, h.core(n4).receive(n2, a2.bytes, instant_from_us(h.now_us())));
+  EXPECT_EQ(h.chosen_at(n4, kSpec.key), kRun5);
+}
+
+TEST(ConsensusCore, NonMemberPromiseIsIgnored) {
+  Harness h = five();
+  h.propose(n2, kSpec, kRun3);  // a replica, not the origin: phase 1
+  const auto prepares = decoded<Prepare>(h.inflight());
+  ASSERT_EQ(prepares.size(), 2U);  // to the two other replicas; its own acceptor answered inline
+  const Ballot b = prepares[0].ballot;
+  EXPECT_EQ(b.node, n2);
+  EXPECT_GE(b.round, 1U);
+  h.inflight().clear();
+  const Bytes promise = encode_message(Promise{kSpec.key, b, std::nullopt, std::nullopt});
+  h.apply(n2, h.core(n2).receive(n5, promise, instant_from_us(h.now_us())));
+  h.apply(n2, h.core(n2).receive(n4, promise, instant_from_us(h.now_us())));
+  EXPECT_TRUE(decoded<Accept>(h.inflight()).empty()) << "promises from non-members must not complete phase 1";
+  h.apply(n2, h.core(n2).receive(n1, promise, instant_from_us(h.now_us())));
+  EXPECT_EQ(decoded<Accept>(h.inflight()).size(), 2U);
+}
+
+TEST(ConsensusCore, PhaseOneTakeoverAfterOriginCrash) {
+  Harness h = five();
+  h.propose(n4, kSpec, kRun5);
+  h.deliver(nullptr, 1);  // the replicas accepted ballot 0
+  h.crash(n4);            // ... and the origin died before hearing back
+  h.deliver();
+  for (int round = 0; round < 20 && !h.chosen_at(n1, kSpec.key); ++round) {
+    h.advance_us(h.core(n1).options().rtt_us * 4);
+    h.tick_all();
+    h.deliver();
+  }
+  EXPECT_EQ(h.chosen_at(n1, kSpec.key), kRun5) << "the takeover must finish the origin's value";
+  EXPECT_GE(h.core(n1).counters().takeovers + h.core(n2).counters().takeovers + h.core(n3).counters().takeovers, 1U);
+}
+
+TEST(ConsensusCore, ContendedProposersAgree) {
+  for (std::uint8_t seed = 0; seed < 20; ++seed) {
+    Harness h = five();
+    const InstanceSpec spec = spec_of(seed, 0, {n1, n2, n3}, n1);
+    h.propose(n1, spec, kRun5);
+    h.propose(n2, spec, kRun3);
+    for (int round = 0; round < 30 && !(h.chosen_at(n1, spec.key) && h.chosen_at(n2, spec.key)); ++round) {
+      // Deliver in an order that depends on the seed.
+      std::rotate(h.inflight().begin(), h.inflight().begin() + (h.inflight().empty() ? 0 : seed % h.inflight().size()),
+                  h.inflight().end());
+      h.deliver(nullptr, 1);
+      h.advance_us(h.core(n1).options().rtt_us);
+      h.tick_all();
+    }
+    ASSERT_TRUE(h.chosen_at(n1, spec.key));
+    EXPECT_EQ(h.chosen_at(n1, spec.key), h.chosen_at(n2, spec.key));
+    h.deliver();
+    EXPECT_EQ(h.chosen_at(n3, spec.key), h.chosen_at(n1, spec.key));
+  }
+}
+
+TEST(ConsensusCore, ChosenNeverChanges) {
+  Harness h = five();
+  h.propose(n4, kSpec, kRun5);
+  h.deliver();
+  ASSERT_EQ(h.chosen_at(n1, kSpec.key), kRun5);
+  (void)h.core(n1).receive(n2, encode_message(Chosen{kSpec, kRun3}), instant_from_us(h.now_us()));
+  EXPECT_EQ(h.chosen_at(n1, kSpec.key), kRun5);
+  EXPECT_EQ(h.core(n1).counters().conflicting_chosen, 1U);
+  // A late Accept of another value meets the decision, not the acceptor.
+  Effects e = h.core(n1).receive(n2, encode_message(Accept{kSpec, Ballot{9, n2}, kRun3}), instant_from_us(h.now_us()));
+  EXPECT_TRUE(e.persist.empty());
+  ASSERT_EQ(e.send.size(), 1U);
+  auto reply = decode_message(e.send[0].bytes);
+  ASSERT_TRUE(reply.is_ok() && std::holds_alternative<Chosen>(*reply));
+  EXPECT_EQ(std::get<Chosen>(*reply).value, kRun5);
+}
+
+TEST(ConsensusCore, RestoresPromiseFromDurableRecords) {
+  Harness h = five();
+  h.apply(n1, h.core(n1).receive(n2, encode_message(Prepare{kSpec, Ballot{5, n2}}), instant_from_us(h.now_us())));
+  h.inflight().clear();
+  h.crash(n1);
+  h.start(n1);
+  EXPECT_EQ(h.core(n1).instance(kSpec.key)->acceptor.promised, (Ballot{5, n2}));
+  h.apply(n1, h.core(n1).receive(n3, encode_message(Prepare{kSpec, Ballot{4, n3}}), instant_from_us(h.now_us())));
+  h.apply(n1, h.core(n1).receive(n3, encode_message(Accept{kSpec, Ballot{4, n3}, kRun3}), instant_from_us(h.now_us())));
+  const auto rejects = decoded<Reject>(h.inflight());
+  ASSERT_EQ(rejects.size(), 2U);
+  EXPECT_EQ(rejects[0].promised, (Ballot{5, n2}));
+  EXPECT_FALSE(h.core(n1).instance(kSpec.key)->acceptor.accepted_ballot);
+}
+
+TEST(ConsensusCore, RestartedNodeRecoversTheDecision) {
+  Harness h = five();
+  h.propose(n4, kSpec, kRun5);
+  h.deliver();
+  h.tick_all();  // compaction
+  h.crash(n2);
+  h.start(n2);
+  EXPECT_EQ(h.chosen_at(n2, kSpec.key), kRun5);
+}
+
+TEST(ConsensusCore, DecisionCompactsToOneRecord) {
+  Harness h = five();
+  h.propose(n4, kSpec, kRun5);
+  h.deliver();
+  h.tick_all();
+  for (const NodeId& n : {n1, n2, n3, n4}) {
+    ASSERT_EQ(h.disk(n).size(), 1U) << n.short_hex();
+    EXPECT_EQ(h.disk(n).begin()->first.second, record_key(RecordKind::kDecision, kSpec.key));
+  }
+}
+
+TEST(ConsensusCore, ProposerNeverReusesARoundAfterRestart) {
+  Harness h = five();
+  h.propose(n2, kSpec, kRun3);
+  const std::uint64_t first = decoded<Prepare>(h.inflight())[0].ballot.round;
+  h.inflight().clear();
+  h.crash(n2);
+  h.start(n2);
+  h.propose(n2, kSpec, kRun5);
+  const auto prepares = decoded<Prepare>(h.inflight());
+  ASSERT_FALSE(prepares.empty());
+  EXPECT_GT(prepares[0].ballot.round, first);
+}
+
+TEST(ConsensusCore, OriginNeverReusesTheFastBallotAfterRestart) {
+  Harness h = five();
+  h.propose(n4, kSpec, kRun5);
+  h.inflight().clear();  // the Accepts may or may not have left
+  h.crash(n4);
+  h.start(n4);
+  h.propose(n4, kSpec, kRun3);
+  EXPECT_TRUE(decoded<Accept>(h.inflight()).empty()) << "ballot 0 was spent with another value";
+  // The restored origin resumes its own proposal through phase 1.
+  h.advance_us(h.core(n4).options().rtt_us * 3);
+  h.tick_all();
+  EXPECT_TRUE(decoded<Accept>(h.inflight()).empty());
+  const auto prepares = decoded<Prepare>(h.inflight());
+  ASSERT_FALSE(prepares.empty());
+  EXPECT_GE(prepares[0].ballot.round, 1U);
+  h.deliver();
+  EXPECT_EQ(h.chosen_at(n1, kSpec.key), kRun5) << "the value spent with ballot 0 stays the origin's proposal";
+}
+
+TEST(ConsensusCore, MalformedMessageIsDroppedAndCounted) {
+  Harness h = five();
+  for (const Bytes& bad : {Bytes{}, Bytes(7, 1), Bytes(64, 0xff), Bytes(WireLimits{}.max_message_bytes + 8, 0)}) {
+    Effects e = h.core(n1).receive(n2, bad, instant_from_us(h.now_us()));
+    EXPECT_TRUE(e.persist.empty());
+    EXPECT_TRUE(e.send.empty());
+    EXPECT_TRUE(e.events.empty());
+  }
+  EXPECT_EQ(h.core(n1).counters().malformed_dropped, 4U);
+  EXPECT_TRUE(h.core(n1).instances().empty());
+}
+
+TEST(ConsensusCore, ForgedBallotsAndOutsidersAreIgnored) {
+  Harness h = five();
+  // n3 sends a ballot in n2's name; n5 (not a replica, not the origin) proposes.
+  Effects forged = h.core(n1).receive(n3, encode_message(Prepare{kSpec, Ballot{3, n2}}), instant_from_us(h.now_us()));
+  Effects outsider = h.core(n1).receive(n5, encode_message(Prepare{kSpec, Ballot{3, n5}}), instant_from_us(h.now_us()));
+  Effects fast = h.core(n1).receive(n2, encode_message(Accept{kSpec, Ballot::fast(n2), kRun3}), instant_from_us(h.now_us()));
+  for (const Effects* e : {&forged, &outsider, &fast}) {
+    EXPECT_TRUE(e->persist.empty());
+    EXPECT_TRUE(e->send.empty());
+  }
+  EXPECT_EQ(h.core(n1).counters().bad_ballot_ignored, 2U);
+  EXPECT_EQ(h.core(n1).counters().non_member_ignored, 1U);
+}
+
+TEST(ConsensusCore, ReplicaSetIsFixedPerInstance) {
+  Harness h = five();
+  h.apply(n1, h.core(n1).receive(n4, encode_message(Accept{kSpec, Ballot::fast(n4), kRun5}), instant_from_us(h.now_us())));
+  InstanceSpec other = kSpec;
+  other.replicas = {n1, n2, n5};
+  Effects e = h.core(n1).receive(n2, encode_message(Prepare{other, Ballot{2, n2}}), instant_from_us(h.now_us()));
+  EXPECT_TRUE(e.send.empty());
+  EXPECT_EQ(h.core(n1).counters().spec_mismatch_ignored, 1U);
+}
+
+TEST(ConsensusCore, OnlyReplicasAndOriginMayPropose) {
+  Harness h = five();
+  auto r = h.core(n5).propose(kSpec, kRun5, instant_from_us(h.now_us()));
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(h.core(n5).instances().empty());
+}
+
+TEST(ConsensusCore, QueryLearnsTheChosenValue) {
+  Harness h = five();
+  h.propose(n4, kSpec, kRun3);
+  h.deliver();
+  auto q = h.core(n5).query(kSpec, instant_from_us(h.now_us()));
+  ASSERT_TRUE(q.is_ok());
+  h.apply(n5, std::move(q).value());
+  h.deliver();
+  EXPECT_EQ(h.chosen_at(n5, kSpec.key), kRun3);
+  EXPECT_EQ(chosen_events_at(h, n5), 1U);
+}
+
+TEST(ConsensusCore, ProposingADecidedInstanceRepeatsTheEvent) {
+  Harness h = five();
+  h.propose(n4, kSpec, kRun5);
+  h.deliver();
+  const std::size_t before = chosen_events_at(h, n4);
+  h.propose(n4, kSpec, kRun3);
+  EXPECT_EQ(chosen_events_at(h, n4), before + 1);
+  EXPECT_EQ(h.chosen_at(n4, kSpec.key), kRun5);
+}
+
+TEST(ConsensusCore, ForgetErasesInstancesAfterRetention) {
+  ConsensusOptions options;
+  options.retention_us = 5'000'000;
+  Harness h({n1, n2, n3, n4, n5}, options);
+  h.propose(n4, kSpec, kRun5);
+  h.deliver();
+  h.tick_all();
+  h.apply(n1, h.core(n1).forget(kSpec.key.job, instant_from_us(h.now_us())));
+  h.advance_us(options.retention_us - 1);
+  h.tick_all();
+  EXPECT_TRUE(h.core(n1).instance(kSpec.key));
+  h.advance_us(1);
+  h.tick_all();
+  EXPECT_FALSE(h.core(n1).instance(kSpec.key));
+  EXPECT_TRUE(h.disk(n1).empty());
+}
+
+TEST(ConsensusCore, ExecutorLearnsDespiteLostAnnouncement) {
+  Harness h = five();
+  h.propose(n4, kSpec, kRun5);
+  // Everything to the executor is lost for a while.
+  h.deliver([](const Envelope& e) { return e.to != n5; });
+  ASSERT_EQ(h.chosen_at(n1, kSpec.key), kRun5);
+  EXPECT_FALSE(h.core(n5).chosen(kSpec.key));
+  for (int round = 0; round < 10 && !h.core(n5).chosen(kSpec.key); ++round) {
+    h.advance_us(h.core(n1).options().rtt_us * 8);
+    h.tick_all();
+    h.deliver();
+  }
+  EXPECT_EQ(h.chosen_at(n5, kSpec.key), kRun5);
+}
+
+
+TEST(Invariants, DurabilityCheckerFlagsAPromiseLostInACrash) {
+  Harness h = five();
+  // The Promise leaves, but the host "forgets" to persist first: a bug the
+  // checker must catch after the restart.
+  Effects e = h.core(n1).receive(n2, encode_message(Prepare{kSpec, Ballot{5, n2}}), instant_from_us(h.now_us()));
+  ASSERT_FALSE(e.persist.empty());
+  DurabilityChecker checker;
+  checker.acknowledged(n1, kSpec.key, Ballot{5, n2}, false);
+  EXPECT_TRUE(checker.check(h.core(n1)).is_ok());
+  h.crash(n1);
+  h.start(n1);
+  EXPECT_FALSE(checker.check(h.core(n1)).is_ok());
+}
+
+TEST(Invariants, AgreementCheckerFlagsTwoValuesAndUnproposedOnes) {
+  AgreementChecker checker;
+  checker.proposed(kSpec.key, kRun5);
+  checker.proposed(kSpec.key, kRun3);
+  EXPECT_FALSE(checker.learned(kSpec.key, Value::cancel(), "a").is_ok());
+  EXPECT_TRUE(checker.learned(kSpec.key, kRun5, "a").is_ok());
+  EXPECT_TRUE(checker.learned(kSpec.key, kRun5, "b").is_ok());
+  EXPECT_FALSE(checker.learned(kSpec.key, kRun3, "c").is_ok());
+}
+
+}  // namespace
+}  // namespace polder::consensus
