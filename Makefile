@@ -28,6 +28,10 @@ demo: build
 
 bench: build
 	$(BUILD)/bench/polder-bench-sim
+	$(BUILD)/bench/polder-bench-consensus-core
+	$(BUILD)/bench/polder-bench-scheduler
+	$(BUILD)/polder-sim consensus --nodes 9 --jobs 100 --faults crash,restart,partition,loss,dup,reorder --seeds 1..1000 --json
+	$(BUILD)/polder-sim gossip --nodes 1000 --loss 0.05 --seed 1 --json
 
 clean:
 	rm -rf $(BUILD) build-asan

@@ -137,6 +137,65 @@ int cmd_info(const Options& o) {
   return kExitOk;
 }
 
+std::string gpus_text(const polder::NodeRecord& r) {
+  std::string out;
+  for (const auto& a : r.accelerators) {
+    if (!out.empty()) out += ",";
+    out += a.type + ":" + std::to_string(a.free) + "/" + std::to_string(a.total);
+  }
+  return out.empty() ? "-" : out;
+}
+
+json member_json(const polder::MemberEntry& m) {
+  json j{{"node_id", m.node_id.hex()}, {"state", m.state}, {"incarnation", m.incarnation}, {"self", m.is_self}};
+  j["rtt_ms"] = m.rtt_ms >= 0 ? json(m.rtt_ms) : json(nullptr);
+  if (m.record) {
+    const auto& r = *m.record;
+    json gpus = json::array();
+    for (const auto& a : r.accelerators) gpus.push_back({{"type", a.type}, {"free", a.free}, {"total", a.total}});
+    j["name"] = r.name;
+    j["operator"] = r.operator_name;
+    j["region"] = r.region;
+    j["address"] = r.address;
+    j["gpus"] = gpus;
+    j["cpus"] = r.cpus;
+    j["memory_bytes"] = r.memory_bytes;
+    j["queue_length"] = r.queue_length;
+    j["expected_wait_ms"] = r.expected_wait_ms;
+  }
+  return j;
+}
+
+int cmd_nodes(const Options& o) {
+  int rc = 0;
+  auto client = connect(o, rc);
+  if (!client) return rc;
+  auto reply = client->call(polder::NodesRequest{});
+  if (!reply) return fail(o, reply.status(), exit_code_for(reply.status()));
+  const auto* list = std::get_if<polder::MemberList>(&reply->payload);
+  if (!list) return fail(o, polder::internal_error("node sent an unexpected reply to nodes"), kExitNodeError);
+  if (o.json) {
+    json members = json::array();
+    for (const auto& m : list->members) members.push_back(member_json(m));
+    std::cout << json{{"ok", true}, {"members", members}, {"truncated", list->truncated}}.dump() << "\n";
+    return kExitOk;
+  }
+  std::printf("%-14s %-12s %-8s %-10s %-12s %-22s %-6s %s\n", "NAME", "ID", "STATE", "OPERATOR", "REGION",
+              "GPUS free/total", "QUEUE", "RTT");
+  for (const auto& m : list->members) {
+    const polder::NodeRecord* r = m.record ? &*m.record : nullptr;
+    char rtt[32] = "-";
+    if (m.rtt_ms >= 0) std::snprintf(rtt, sizeof rtt, "%.1f ms", m.rtt_ms);
+    std::string name = r ? r->name : "?";
+    if (m.is_self) name += " *";
+    std::printf("%-14s %-12s %-8s %-10s %-12s %-22s %-6s %s\n", name.c_str(), m.node_id.short_hex().c_str(),
+                m.state.c_str(), r ? r->operator_name.c_str() : "-", r ? r->region.c_str() : "-",
+                r ? gpus_text(*r).c_str() : "-", r ? std::to_string(r->queue_length).c_str() : "-", rtt);
+  }
+  if (list->truncated) std::printf("(more members than one reply holds; use --json on a larger limit later)\n");
+  return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -151,6 +210,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   auto* ping = app.add_subcommand("ping", "Check that the node answers, and how fast");
   auto* info = app.add_subcommand("info", "Show the node's id, name, version, uptime and peers");
+  auto* nodes = app.add_subcommand("nodes", "List the federation's members as this node sees them: state, "
+                                            "operator, region, GPUs free/total, queue, estimated RTT (* = this node)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -159,5 +220,6 @@ int main(int argc, char** argv) {
   }
   if (*ping) return cmd_ping(o);
   if (*info) return cmd_info(o);
+  if (*nodes) return cmd_nodes(o);
   return kExitUsage;
 }

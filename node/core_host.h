@@ -49,6 +49,9 @@ class CoreHost {
   void deliver(const NodeId& from, std::span<const std::uint8_t> bytes, Instant now);
   // Ticks the core if its wake-up time has come (or it never asked).
   void tick_if_due(Instant now);
+  // Effects the daemon got by calling the core directly (an API call such
+  // as publishing a record): applied at the next flush like any other.
+  void apply(Effects effects) { queue(std::move(effects)); }
   // Self-addressed messages queued by the last flush, delivered now.
   void deliver_loopback(Instant now);
   // Persist (one fsync), then send, then events. Error: the node must stop.

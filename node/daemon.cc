@@ -2,15 +2,22 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <sstream>
+
+#include "node/record_verifier.h"
+
 namespace polder::node {
 namespace {
 
 using namespace std::chrono_literals;
 
-constexpr Duration kHeartbeatInterval = 1s;
-constexpr Duration kPeerReachableWindow = 5s;
 constexpr std::size_t kMaxMessagesPerPoll = 256;
+constexpr auto kPollTimeoutMax = 100ms;
+constexpr auto kLeaveGrace = 500ms;  // keep gossiping the leave this long
 constexpr std::string_view kMetaNodeIdKey = "node_id";
+// One reply holds this many members (each ~0.5 KiB, well under 1 MiB).
+constexpr std::size_t kMembersPerReplyMax = 1000;
 
 // The data dir belongs to one key: refuse to run a different key over it.
 Status check_data_dir_owner(Storage& storage, const NodeId& self, const std::string& dir) {
@@ -28,6 +35,16 @@ Status check_data_dir_owner(Storage& storage, const NodeId& self, const std::str
   return Status::ok();
 }
 
+// "<64 hex id> <incarnation> <sequence>" -> id.
+std::optional<NodeId> event_subject(const CoreEvent& event) {
+  std::istringstream in(event.detail);
+  std::string hex;
+  in >> hex;
+  auto id = NodeId::from_hex(hex);
+  if (!id) return std::nullopt;
+  return *id;
+}
+
 }  // namespace
 
 Daemon::Daemon(NodeConfig config, Identity identity, std::unique_ptr<Clock> clock)
@@ -35,8 +52,7 @@ Daemon::Daemon(NodeConfig config, Identity identity, std::unique_ptr<Clock> cloc
       identity_(std::move(identity)),
       clock_(std::move(clock)),
       codec_(CodecLimits{.max_message_bytes = config_.max_message_bytes}),
-      started_at_(clock_->now()),
-      next_heartbeat_(started_at_) {}
+      started_at_(clock_->now()) {}
 
 Daemon::~Daemon() = default;
 
@@ -66,26 +82,88 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const NodeConfig& config, std::uni
   for (const auto& seed : config.seeds) {
     if (seed.key == d->id()) continue;
     POLDER_RETURN_IF_ERROR(d->transport_->connect_peer(seed.key, seed.address));
-    d->peers_[seed.key].address = seed.address;
   }
+  POLDER_RETURN_IF_ERROR(d->start_gossip());
   spdlog::info("node {} ({}) listening for peers on {} and clients on {}; {} seed peer(s), {} member key(s), "
-               "{} client key(s)",
+               "{} client key(s); gossip incarnation {}",
                config.name, d->id().short_hex(), config.listen, config.client_listen, config.seeds.size(),
-               config.members.size(), config.authorized_keys.size());
+               config.members.size(), config.authorized_keys.size(), d->gossip_->incarnation());
   return d;
 }
 
+NodeRecord Daemon::own_record() const {
+  NodeRecord r;
+  r.node_id = id();
+  r.incarnation = gossip_ ? gossip_->incarnation() : 0;
+  // Wall-clock µs: a restarted node's records are newer than its old ones.
+  r.sequence = static_cast<std::uint64_t>(clock_->wall_us());
+  r.name = config_.name;
+  r.operator_name = config_.operator_name;
+  r.region = config_.region;
+  r.address = config_.advertise.empty() ? config_.listen : config_.advertise;
+  for (const auto& gpu : config_.gpus) r.accelerators.push_back({gpu.type, gpu.count, gpu.count});
+  r.cpus = config_.cpus;
+  r.memory_bytes = config_.memory_bytes;
+  return r;
+}
+
+Status Daemon::start_gossip() {
+  gossip::GossipOptions options;
+  options.config = gossip::lan_config();
+  options.verifier = std::make_shared<Ed25519RecordVerifier>();
+  options.admit = [this](const NodeId& key) { return transport_->peer_allowed(key); };
+  for (const auto& seed : config_.seeds) {
+    if (seed.key != id()) options.initial_members.emplace_back(seed.key, nullptr);
+  }
+  auto durable = storage_->load_all(Column::kMeta);
+  if (!durable) return durable.status();
+  auto core = gossip::GossipCore::create(id(), std::move(options), *durable, clock_->wall_us() ^ 0x9e3779b97f4a7c15ULL);
+  if (!core) return Status(core.status().code(), "gossip: " + core.status().message());
+  gossip_ = core->get();
+  gossip_host_ = std::make_unique<CoreHost>(
+      "gossip", std::move(*core), id(), *storage_, *transport_, codec_,
+      [](Bytes b) { return Payload(GossipPayload{std::move(b)}); },
+      [this](const CoreEvent& e) { on_gossip_event(e); });
+  auto record = seal_gossiped_record(identity_, own_record());
+  if (!record) return record.status();
+  Status published;
+  gossip_host_->apply(gossip_->set_own_record(*record, clock_->now(), &published));
+  if (!published.is_ok()) return Status(published.code(), "gossip: own record refused: " + published.message());
+  return Status::ok();
+}
+
+Status Daemon::turn(Instant now) {
+  gossip_host_->deliver_loopback(now);
+  gossip_host_->tick_if_due(now);
+  return gossip_host_->flush(clock_->wall_us());
+}
+
 Status Daemon::run(const std::atomic<bool>& stop) {
-  while (!stop.load(std::memory_order_relaxed)) {
-    auto inbound = transport_->poll(100ms, kMaxMessagesPerPoll);
-    for (const auto& in : inbound) handle(in);
-    Instant now = clock_->now();
-    if (now >= next_heartbeat_) heartbeat_peers(now);
+  Status failure;
+  while (!stop.load(std::memory_order_relaxed) && failure.is_ok()) {
+    auto timeout = std::chrono::milliseconds(kPollTimeoutMax);
+    if (auto wake = gossip_host_->next_wake()) {
+      auto until = std::chrono::duration_cast<std::chrono::milliseconds>(*wake - clock_->now());
+      timeout = std::clamp(until, std::chrono::milliseconds(0), timeout);
+    }
+    for (const auto& in : transport_->poll(timeout, kMaxMessagesPerPoll)) handle(in);
+    failure = turn(clock_->now());
+  }
+  if (!failure.is_ok()) {
+    spdlog::critical("stopping: {}", failure.to_string());
+  } else {
+    spdlog::info("shutting down: announcing leave to the federation");
+    auto leave_until = clock_->now() + kLeaveGrace;
+    gossip_host_->apply(gossip_->leave(clock_->now()));
+    while (clock_->now() < leave_until) {
+      for (const auto& in : transport_->poll(20ms, kMaxMessagesPerPoll)) handle(in);
+      if (Status s = turn(clock_->now()); !s.is_ok()) break;
+    }
   }
   spdlog::info("shutting down: closing storage");
   Status closed = storage_->close();
   if (!closed.is_ok()) spdlog::error("storage close failed: {}", closed.to_string());
-  return closed;
+  return failure.is_ok() ? closed : failure;
 }
 
 void Daemon::handle(const Inbound& in) {
@@ -110,8 +188,8 @@ void Daemon::handle(const Inbound& in) {
   }
   if (in.channel == Channel::kClient) {
     handle_client(in, std::move(*decoded));
-  } else {
-    handle_peer(in, std::move(*decoded));
+  } else if (auto* g = std::get_if<GossipPayload>(&decoded->payload)) {
+    gossip_host_->deliver(in.from, g->bytes, clock_->now());
   }
 }
 
@@ -121,6 +199,8 @@ void Daemon::handle_client(const Inbound& in, Envelope request) {
     reply_payload = Pong{ping->token};
   } else if (std::holds_alternative<InfoRequest>(request.payload)) {
     reply_payload = info();
+  } else if (std::holds_alternative<NodesRequest>(request.payload)) {
+    reply_payload = member_list();
   } else {
     reply_payload = ErrorReply{static_cast<std::uint16_t>(StatusCode::kInvalidArgument),
                                "this request is not served on the client channel"};
@@ -134,42 +214,63 @@ void Daemon::handle_client(const Inbound& in, Envelope request) {
   if (!sent.is_ok()) spdlog::debug("client reply: {}", sent.to_string());
 }
 
-void Daemon::handle_peer(const Inbound& in, Envelope message) {
-  if (auto* ping = std::get_if<Ping>(&message.payload)) {
-    auto it = peers_.find(in.from);
-    if (it == peers_.end()) return;  // we answer peers we have a route to
-    auto bytes = codec_.encode(envelope(Pong{ping->token}, message.message_id));
-    if (bytes) (void)transport_->send_to_peer(in.from, *bytes);
-  } else if (std::holds_alternative<Pong>(message.payload)) {
-    auto it = peers_.find(in.from);
-    if (it == peers_.end()) return;
-    if (!it->second.last_pong) spdlog::info("peer {} at {} is reachable", in.from.short_hex(), it->second.address);
-    it->second.last_pong = clock_->now();
-    ++it->second.pongs_received;
+void Daemon::connect_to_member(const NodeId& member) {
+  auto info = gossip_->member(member);
+  if (!info || !info->record || info->is_self) return;
+  auto record = open_gossiped_record(info->record->bytes);
+  if (!record) {
+    spdlog::warn("member {}: unreadable record: {}", member.short_hex(), record.status().message());
+    return;
+  }
+  Status s = transport_->connect_peer(member, record->address);
+  if (!s.is_ok()) spdlog::warn("member {} ({}): {}", record->name, member.short_hex(), s.message());
+}
+
+void Daemon::on_gossip_event(const CoreEvent& event) {
+  auto subject = event_subject(event);
+  if (!subject) return;
+  std::string name = subject->short_hex();
+  if (auto m = gossip_->member(*subject); m && m->record) {
+    if (auto r = open_gossiped_record(m->record->bytes)) name = r->name + " (" + subject->short_hex() + ")";
+  }
+  if (event.kind == gossip::kEventRecord) {
+    connect_to_member(*subject);
+    spdlog::debug("member {}: new capacity record", name);
+  } else if (event.kind == gossip::kEventAlive) {
+    connect_to_member(*subject);
+    spdlog::info("member {} is alive", name);
+  } else if (event.kind == gossip::kEventSuspect) {
+    spdlog::warn("member {} is suspected (no answer to probes)", name);
+  } else if (event.kind == gossip::kEventDead) {
+    spdlog::warn("member {} is dead", name);
+  } else if (event.kind == gossip::kEventLeft) {
+    spdlog::info("member {} left the federation", name);
   }
 }
 
-void Daemon::heartbeat_peers(Instant now) {
-  next_heartbeat_ = now + kHeartbeatInterval;
-  for (auto& [id, peer] : peers_) {
-    if (peer.last_pong && now - *peer.last_pong > kPeerReachableWindow && peer.pongs_received > 0) {
-      spdlog::warn("peer {} at {} has not answered for {} s", id.short_hex(), peer.address,
-                   std::chrono::duration_cast<std::chrono::seconds>(now - *peer.last_pong).count());
-      peer.pongs_received = 0;  // warn once per outage
+MemberList Daemon::member_list() const {
+  MemberList list;
+  for (const auto& m : gossip_->members()) {
+    if (list.members.size() >= kMembersPerReplyMax) {
+      list.truncated = true;
+      break;
     }
-    auto bytes = codec_.encode(envelope(Ping{peer.pings_sent}, next_message_id_++));
-    if (!bytes) continue;
-    ++peer.pings_sent;
-    (void)transport_->send_to_peer(id, *bytes);
+    MemberEntry e;
+    e.node_id = m.id;
+    e.state = gossip::member_state_name(m.state);
+    e.incarnation = m.incarnation;
+    e.is_self = m.is_self;
+    if (m.record) {
+      if (auto r = open_gossiped_record(m.record->bytes)) e.record = std::move(*r);
+    }
+    if (m.is_self) {
+      e.rtt_ms = 0;
+    } else if (auto rtt = gossip_->estimated_rtt(m.id)) {
+      e.rtt_ms = std::chrono::duration<double, std::milli>(*rtt).count();
+    }
+    list.members.push_back(std::move(e));
   }
-}
-
-std::size_t Daemon::peers_reachable(Instant now) const {
-  std::size_t n = 0;
-  for (const auto& [id, peer] : peers_) {
-    if (peer.last_pong && now - *peer.last_pong <= kPeerReachableWindow) ++n;
-  }
-  return n;
+  return list;
 }
 
 NodeInfo Daemon::info() const {
@@ -180,7 +281,9 @@ NodeInfo Daemon::info() const {
   info.version = POLDER_VERSION;
   info.uptime_ms = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(now - started_at_).count());
   info.protocol_version = kProtocolVersion;
-  info.peers_known = static_cast<std::uint32_t>(peers_reachable(now));
+  // Alive members other than this node, as gossip sees them.
+  std::size_t alive = gossip_->alive_count();
+  info.peers_known = static_cast<std::uint32_t>(alive > 0 ? alive - 1 : 0);
   info.region = config_.region;
   info.operator_name = config_.operator_name;
   return info;

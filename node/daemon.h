@@ -1,36 +1,29 @@
 // Daemon: one running polderd. Owns the node's identity, storage and
-// transport, answers the client channel, and keeps in touch with its peers.
+// transport, runs the gossip core (membership, failure detection, signed
+// capacity records) through a CoreHost, and answers the client channel.
 //
-// Lifecycle: start() loads the key, opens storage, binds both channels and
-// connects to the seed peers, or fails with a Status saying which step
-// failed and why (nothing is left half-open). run() serves until `stop`
-// becomes true (set from a SIGTERM/SIGINT handler), then closes storage
-// cleanly.
+// Lifecycle: start() loads the key, opens storage, binds both channels,
+// restores the cores from what survived on disk and dials the seed peers,
+// or fails with a Status saying which step failed and why. run() serves
+// until `stop` becomes true (set from a SIGTERM/SIGINT handler), announces
+// a graceful leave, then closes storage cleanly.
 //
 // Thread-safety: run() is the only thread touching the daemon; `stop` is
 // the only thing other threads (or signal handlers) may write.
 #pragma once
 
 #include <atomic>
-#include <map>
 #include <memory>
 
+#include "gossip/gossip_core.h"
 #include "node/clock.h"
 #include "node/config.h"
+#include "node/core_host.h"
 #include "node/storage.h"
 #include "node/transport.h"
 #include "protocol/codec.h"
 
 namespace polder::node {
-
-// What the daemon knows about one configured peer, until gossip (issue 4)
-// replaces this with real membership.
-struct PeerState {
-  std::string address;
-  std::optional<Instant> last_pong;
-  std::uint64_t pings_sent = 0;
-  std::uint64_t pongs_received = 0;
-};
 
 class Daemon {
  public:
@@ -42,15 +35,18 @@ class Daemon {
 
   const NodeId& id() const { return identity_.id(); }
   NodeInfo info() const;
+  MemberList member_list() const;
 
  private:
   Daemon(NodeConfig config, Identity identity, std::unique_ptr<Clock> clock);
+  Status start_gossip();
+  NodeRecord own_record() const;
+  Status turn(Instant now);
   void handle(const Inbound& in);
   void handle_client(const Inbound& in, Envelope request);
-  void handle_peer(const Inbound& in, Envelope message);
-  void heartbeat_peers(Instant now);
+  void on_gossip_event(const CoreEvent& event);
+  void connect_to_member(const NodeId& id);
   Envelope envelope(Payload payload, std::uint64_t message_id) const;
-  std::size_t peers_reachable(Instant now) const;
 
   NodeConfig config_;
   Identity identity_;
@@ -59,9 +55,8 @@ class Daemon {
   std::unique_ptr<Transport> transport_;
   Codec codec_;
   Instant started_at_;
-  Instant next_heartbeat_;
-  std::uint64_t next_message_id_ = 1;
-  std::map<NodeId, PeerState> peers_;
+  gossip::GossipCore* gossip_ = nullptr;  // owned by gossip_host_
+  std::unique_ptr<CoreHost> gossip_host_;
 };
 
 }  // namespace polder::node

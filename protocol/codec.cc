@@ -211,7 +211,53 @@ Result<JobSpec> read_job_spec(wire::JobSpec::Reader b) {
   return s;
 }
 
+// ---- signed record --------------------------------------------------------
+
+void build_signed_record(wire::SignedRecord::Builder b, const SignedRecord& v) {
+  b.setAuthor(as_data(v.author.span()));
+  b.setKind(static_cast<std::uint16_t>(v.kind));
+  b.setBody(as_data(v.body));
+  b.setSignature(as_data(v.signature));
+}
+
+Result<SignedRecord> read_signed_record(wire::SignedRecord::Reader b) {
+  auto author = to_node_id(b.getAuthor(), "record author");
+  if (!author) return author.status();
+  SignedRecord r;
+  r.author = *author;
+  r.kind = static_cast<RecordKind>(b.getKind());
+  r.body = to_bytes(b.getBody());
+  auto sig = b.getSignature();
+  if (sig.size() != r.signature.size()) {
+    return invalid_argument("record signature must be 64 bytes, got " + std::to_string(sig.size()));
+  }
+  std::memcpy(r.signature.data(), sig.begin(), sig.size());
+  return r;
+}
+
 // ---- envelope -------------------------------------------------------------
+
+Result<Payload> read_member_list(wire::MemberList::Reader b) {
+  MemberList list;
+  list.truncated = b.getTruncated();
+  for (auto m : b.getMembers()) {
+    MemberEntry e;
+    auto id = to_node_id(m.getNodeId(), "member nodeId");
+    if (!id) return id.status();
+    e.node_id = *id;
+    e.state = to_string(m.getState());
+    e.incarnation = m.getIncarnation();
+    if (m.getHasRecord()) {
+      auto record = read_node_record(m.getRecord());
+      if (!record) return record.status();
+      e.record = std::move(*record);
+    }
+    e.rtt_ms = m.getRttMs();
+    e.is_self = m.getIsSelf();
+    list.members.push_back(std::move(e));
+  }
+  return Payload(std::move(list));
+}
 
 void build_payload(wire::Envelope::Payload::Builder p, const Payload& payload) {
   struct Visitor {
@@ -230,17 +276,27 @@ void build_payload(wire::Envelope::Payload::Builder p, const Payload& payload) {
       b.setRegion(v.region);
       b.setOperator(v.operator_name);
     }
-    void operator()(const SignedRecord& v) {
-      auto b = p.initRecord();
-      b.setAuthor(as_data(v.author.span()));
-      b.setKind(static_cast<std::uint16_t>(v.kind));
-      b.setBody(as_data(v.body));
-      b.setSignature(as_data(v.signature));
-    }
+    void operator()(const SignedRecord& v) { build_signed_record(p.initRecord(), v); }
     void operator()(const ErrorReply& v) {
       auto b = p.initError();
       b.setCode(v.code);
       b.setMessage(v.message);
+    }
+    void operator()(const NodesRequest&) { p.setNodesRequest(); }
+    void operator()(const MemberList& v) {
+      auto b = p.initNodesReply();
+      b.setTruncated(v.truncated);
+      auto list = b.initMembers(static_cast<unsigned>(v.members.size()));
+      for (unsigned i = 0; i < v.members.size(); ++i) {
+        const MemberEntry& m = v.members[i];
+        list[i].setNodeId(as_data(m.node_id.span()));
+        list[i].setState(m.state);
+        list[i].setIncarnation(m.incarnation);
+        list[i].setHasRecord(m.record.has_value());
+        if (m.record) build_node_record(list[i].initRecord(), *m.record);
+        list[i].setRttMs(m.rtt_ms);
+        list[i].setIsSelf(m.is_self);
+      }
     }
     void operator()(const GossipPayload& v) { p.setGossip(as_data(v.bytes)); }
     void operator()(const ConsensusPayload& v) { p.setConsensus(as_data(v.bytes)); }
@@ -265,24 +321,16 @@ Result<Payload> read_payload(wire::Envelope::Payload::Reader p) {
                               to_string(b.getOperator())});
     }
     case wire::Envelope::Payload::RECORD: {
-      auto b = p.getRecord();
-      auto author = to_node_id(b.getAuthor(), "record author");
-      if (!author) return author.status();
-      SignedRecord r;
-      r.author = *author;
-      r.kind = static_cast<RecordKind>(b.getKind());
-      r.body = to_bytes(b.getBody());
-      auto sig = b.getSignature();
-      if (sig.size() != r.signature.size()) {
-        return invalid_argument("record signature must be 64 bytes, got " + std::to_string(sig.size()));
-      }
-      std::memcpy(r.signature.data(), sig.begin(), sig.size());
-      return Payload(std::move(r));
+      auto r = read_signed_record(p.getRecord());
+      if (!r) return r.status();
+      return Payload(std::move(*r));
     }
     case wire::Envelope::Payload::ERROR: {
       auto b = p.getError();
       return Payload(ErrorReply{b.getCode(), to_string(b.getMessage())});
     }
+    case wire::Envelope::Payload::NODES_REQUEST: return Payload(NodesRequest{});
+    case wire::Envelope::Payload::NODES_REPLY: return read_member_list(p.getNodesReply());
     case wire::Envelope::Payload::GOSSIP: return Payload(GossipPayload{to_bytes(p.getGossip())});
     case wire::Envelope::Payload::CONSENSUS: return Payload(ConsensusPayload{to_bytes(p.getConsensus())});
   }
@@ -339,6 +387,16 @@ Result<Bytes> encode_node_record(const NodeRecord& record, const CodecLimits& li
 
 Result<NodeRecord> decode_node_record(std::span<const std::uint8_t> bytes, const CodecLimits& limits) {
   return read_message<wire::NodeRecord, NodeRecord>(bytes, limits, "node record", read_node_record);
+}
+
+Result<Bytes> encode_signed_record(const SignedRecord& record, const CodecLimits& limits) {
+  capnp::MallocMessageBuilder message;
+  build_signed_record(message.initRoot<wire::SignedRecord>(), record);
+  return finish(message, limits);
+}
+
+Result<SignedRecord> decode_signed_record(std::span<const std::uint8_t> bytes, const CodecLimits& limits) {
+  return read_message<wire::SignedRecord, SignedRecord>(bytes, limits, "signed record", read_signed_record);
 }
 
 Result<Bytes> encode_job_spec(const JobSpec& spec, const CodecLimits& limits) {

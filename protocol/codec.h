@@ -51,6 +51,9 @@ class Codec {
 
 Result<Bytes> encode_node_record(const NodeRecord& record, const CodecLimits& limits = {});
 Result<NodeRecord> decode_node_record(std::span<const std::uint8_t> bytes, const CodecLimits& limits = {});
+// A SignedRecord as a message of its own: how gossip carries node records.
+Result<Bytes> encode_signed_record(const SignedRecord& record, const CodecLimits& limits = {});
+Result<SignedRecord> decode_signed_record(std::span<const std::uint8_t> bytes, const CodecLimits& limits = {});
 Result<Bytes> encode_job_spec(const JobSpec& spec, const CodecLimits& limits = {});
 Result<JobSpec> decode_job_spec(std::span<const std::uint8_t> bytes, const CodecLimits& limits = {});
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -55,20 +56,6 @@ struct ConsensusPayload {
   Bytes bytes;
 };
 
-// A payload union member this build does not know: ignored and counted.
-struct UnknownPayload { std::uint16_t ordinal = 0; };
-
-using Payload = std::variant<Ping, Pong, InfoRequest, NodeInfo, SignedRecord, ErrorReply, GossipPayload,
-                             ConsensusPayload, UnknownPayload>;
-
-struct Envelope {
-  std::uint16_t version = kProtocolVersion;
-  NodeId sender;
-  std::uint64_t message_id = 0;
-  std::int64_t timestamp_us = 0;
-  Payload payload;
-};
-
 struct Accelerator {
   std::string type;
   std::uint32_t total = 0;
@@ -97,6 +84,37 @@ struct NodeRecord {
   std::uint64_t expected_wait_ms = 0;
   std::vector<Dataset> datasets;
   bool operator==(const NodeRecord&) const = default;
+};
+
+struct NodesRequest {};
+
+// One member as the answering node sees it (`polder nodes`).
+struct MemberEntry {
+  NodeId node_id;
+  std::string state;  // alive, suspect, dead, left
+  std::uint64_t incarnation = 0;
+  std::optional<NodeRecord> record;
+  double rtt_ms = -1;  // negative: unknown
+  bool is_self = false;
+};
+
+struct MemberList {
+  std::vector<MemberEntry> members;
+  bool truncated = false;
+};
+
+// A payload union member this build does not know: ignored and counted.
+struct UnknownPayload { std::uint16_t ordinal = 0; };
+
+using Payload = std::variant<Ping, Pong, InfoRequest, NodeInfo, SignedRecord, ErrorReply, GossipPayload,
+                             ConsensusPayload, NodesRequest, MemberList, UnknownPayload>;
+
+struct Envelope {
+  std::uint16_t version = kProtocolVersion;
+  NodeId sender;
+  std::uint64_t message_id = 0;
+  std::int64_t timestamp_us = 0;
+  Payload payload;
 };
 
 struct KeyValue {

@@ -30,7 +30,25 @@ struct Envelope {
     # these bytes themselves with the same limits.
     gossip @10 :Data;
     consensus @11 :Data;
+    nodesRequest @12 :Void;
+    nodesReply @13 :MemberList;
   }
+}
+
+# What `polder nodes` prints: the membership as one node sees it.
+struct MemberList {
+  members @0 :List(MemberEntry);
+  truncated @1 :Bool;     # more members than fit in one reply
+}
+
+struct MemberEntry {
+  nodeId @0 :Data;
+  state @1 :Text;         # alive, suspect, dead, left
+  incarnation @2 :UInt64;
+  hasRecord @3 :Bool;
+  record @4 :NodeRecord;  # verified by the answering node; valid when hasRecord
+  rttMs @5 :Float64;      # estimated from the answering node; negative: unknown
+  isSelf @6 :Bool;
 }
 
 struct Ping {

@@ -20,6 +20,7 @@
 
 #include "protocol/rng.h"
 #include "sim/consensus_command.h"
+#include "sim/gossip_command.h"
 #include "sim/pingpong_core.h"
 #include "sim/simulator.h"
 
@@ -219,6 +220,7 @@ int main(int argc, char** argv) {
   app.add_flag("--json", global.json, "Print the result as one JSON object");
   PingPongArgs pingpong;
   add_pingpong_command(app, pingpong);
+  polder::sim::add_gossip_command(app, global.seed, global.json);
   polder::sim::add_consensus_command(app, global.seed, global.json);
 
   try {

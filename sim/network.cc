@@ -104,7 +104,13 @@ Route Network::route(std::uint32_t from, std::uint32_t to, Rng& rng) const {
     route.outcome = Route::Outcome::kPartitioned;
     return route;
   }
-  const LinkOptions& link = this->link(from, to);
+  LinkOptions modelled;
+  const bool use_model = model_ && (links_.empty() || links_.count({from, to}) == 0);
+  if (use_model) {
+    modelled = model_(from, to);
+    assert(validate_link_options(modelled).is_ok() && "a link model returns valid options");
+  }
+  const LinkOptions& link = use_model ? modelled : this->link(from, to);
   // Draw only for the features in use, so a fault-free run spends no
   // randomness on them. The order of draws is fixed, keeping runs replayable.
   if (link.loss_probability > 0.0 && rng.chance(link.loss_probability)) {

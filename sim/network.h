@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <set>
 #include <utility>
@@ -61,6 +62,12 @@ struct Route {
   std::int64_t duplicate_delay_us = 0;
 };
 
+// Computes the options of the link from -> to for links without a per-link
+// override: how a model with a structure (a geography of sites and regions)
+// describes millions of links without storing them. Must be deterministic
+// and return options that validate_link_options() accepts.
+using LinkModel = std::function<LinkOptions(std::uint32_t from, std::uint32_t to)>;
+
 class Network {
  public:
   static constexpr std::int64_t kExponentialCapFactor = 10;
@@ -75,6 +82,9 @@ class Network {
   Status set_link(std::uint32_t from, std::uint32_t to, const LinkOptions& options);
   void clear_link(std::uint32_t from, std::uint32_t to) { links_.erase({from, to}); }
   const LinkOptions& link(std::uint32_t from, std::uint32_t to) const;
+  // Replaces the default link by a model for every link without an
+  // override; an empty model restores the default.
+  void set_link_model(LinkModel model) { model_ = std::move(model); }
 
   // Partitions: cut and heal act on both directions.
   void cut(std::uint32_t a, std::uint32_t b);
@@ -96,6 +106,7 @@ class Network {
   // iteration (a trace dump) deterministic (STYLE.md habit 16).
   std::map<std::pair<std::uint32_t, std::uint32_t>, LinkOptions> links_;
   std::set<std::pair<std::uint32_t, std::uint32_t>> cuts_;
+  LinkModel model_;
 };
 
 }  // namespace polder::sim

@@ -161,6 +161,15 @@ Status Simulator::set_disk_options(const NodeId& id, const DiskOptions& options)
   return Status::ok();
 }
 
+Status Simulator::act(const NodeId& id, const std::function<Effects(Core&, Instant)>& action) {
+  auto index = index_of(id);
+  if (!index) return index.status();
+  NodeState& node = nodes_[*index];
+  if (!node.up) return unavailable("node " + id.short_hex() + " is down");
+  apply(*index, action(*node.core, now()));
+  return Status::ok();
+}
+
 bool Simulator::is_up(const NodeId& id) const {
   auto it = index_.find(id);
   return it != index_.end() && nodes_[it->second].up;

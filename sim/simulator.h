@@ -123,6 +123,13 @@ class Simulator {
   Status set_default_link(const LinkOptions& options) { return network_.set_default_link(options); }
   Status set_link(const NodeId& from, const NodeId& to, const LinkOptions& options);
   Status set_disk_options(const NodeId& id, const DiskOptions& options);
+  // Every link without a set_link() override takes its options from `model`.
+  void set_link_model(LinkModel model) { network_.set_link_model(std::move(model)); }
+
+  // A host-initiated call on a running core (publish a record, leave): runs
+  // `action` at now() and applies the Effects it returns like an event's.
+  // NotFound for an unknown node, Unavailable for a node that is down.
+  Status act(const NodeId& id, const std::function<Effects(Core&, Instant)>& action);
 
   // Running. step() processes the next live event (false when none is
   // left); run_until() processes every event up to and including `deadline`

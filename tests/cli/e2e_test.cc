@@ -88,6 +88,11 @@ class Daemon {
 };
 
 class EndToEndTest : public ::testing::Test {
+ public:
+  RunResult polder(const std::string& dir, const std::string& args) {
+    return run(kBin + "/polder --config " + dir + "/client.toml " + args);
+  }
+
  protected:
   void SetUp() override {
     char tmpl[] = "/tmp/polder-e2e-XXXXXX";
@@ -103,10 +108,6 @@ class EndToEndTest : public ::testing::Test {
                  " --client-listen " + testing::loopback_endpoint());
     EXPECT_EQ(r.exit_code, 0) << r.output;
     return dir;
-  }
-
-  RunResult polder(const std::string& dir, const std::string& args) {
-    return run(kBin + "/polder --config " + dir + "/client.toml " + args);
   }
 
   // Pings until the node answers or the deadline passes.
@@ -174,32 +175,89 @@ TEST_F(EndToEndTest, PingWithNoNodeRunningExitsUnreachable) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
 }
 
+std::string key_of(const std::string& dir) {
+  std::string t = read_file(dir + "/client.toml");
+  return t.substr(t.find("node_key = \"") + 12, 64);
+}
+
+std::string listen_of(const std::string& dir) {
+  std::string t = read_file(dir + "/polderd.toml");
+  auto p = t.find("listen = \"") + 10;
+  return t.substr(p, t.find('"', p) - p);
+}
+
+void add_seed(const std::string& dir, const std::string& peer_dir) {
+  std::ofstream(dir + "/polderd.toml", std::ios::app)
+      << "\n[[network.seeds]]\nkey = \"" << key_of(peer_dir) << "\"\naddress = \"" << listen_of(peer_dir) << "\"\n";
+}
+
+// Replaces the `members = []` line polderd init wrote.
+void set_members(const std::string& dir, const std::vector<std::string>& peer_dirs) {
+  std::string t = read_file(dir + "/polderd.toml");
+  std::string list = "members = [";
+  for (const auto& p : peer_dirs) list += "\"" + key_of(p) + "\", ";
+  list += "]";
+  t.replace(t.find("members = []"), 12, list);
+  std::ofstream(dir + "/polderd.toml", std::ios::trunc) << t;
+}
+
+// True once every node in `dirs` reports `peers` reachable peers.
+bool all_reach(EndToEndTest* t, const std::vector<std::string>& dirs, int peers, std::chrono::seconds within);
+
 TEST_F(EndToEndTest, TwoSeededNodesReachEachOther) {
   std::string a = init_node("a"), b = init_node("b");
-  auto key_of = [](const std::string& dir) {
-    std::string t = read_file(dir + "/client.toml");
-    return t.substr(t.find("node_key = \"") + 12, 64);
-  };
-  auto listen_of = [](const std::string& dir) {
-    std::string t = read_file(dir + "/polderd.toml");
-    auto p = t.find("listen = \"") + 10;
-    return t.substr(p, t.find('"', p) - p);
-  };
-  std::ofstream(a + "/polderd.toml", std::ios::app)
-      << "\n[[network.seeds]]\nkey = \"" << key_of(b) << "\"\naddress = \"" << listen_of(b) << "\"\n";
-  std::ofstream(b + "/polderd.toml", std::ios::app)
-      << "\n[[network.seeds]]\nkey = \"" << key_of(a) << "\"\naddress = \"" << listen_of(a) << "\"\n";
+  add_seed(a, b);
+  add_seed(b, a);
   Daemon da(a + "/polderd.toml", a + "/polderd.log");
   Daemon db(b + "/polderd.toml", b + "/polderd.log");
   ASSERT_EQ(ping_until_up(a).exit_code, 0);
   ASSERT_EQ(ping_until_up(b).exit_code, 0);
-  bool both = false;
-  for (int i = 0; i < 50 && !both; ++i) {
-    both = polder(a, "--json info").output.find("\"peers_reachable\":1") != std::string::npos &&
-           polder(b, "--json info").output.find("\"peers_reachable\":1") != std::string::npos;
-    if (!both) std::this_thread::sleep_for(200ms);
+  EXPECT_TRUE(all_reach(this, {a, b}, 1, 10s)) << read_file(a + "/polderd.log") << read_file(b + "/polderd.log");
+}
+
+TEST_F(EndToEndTest, GossipSpreadsMembershipBeyondSeeds) {
+  // b and c know only a as a seed; gossip tells them about each other and
+  // their signed records say where to dial.
+  std::string a = init_node("a"), b = init_node("b"), c = init_node("c");
+  set_members(a, {b, c});
+  set_members(b, {c});
+  set_members(c, {b});
+  add_seed(b, a);
+  add_seed(c, a);
+  Daemon da(a + "/polderd.toml", a + "/polderd.log");
+  Daemon db(b + "/polderd.toml", b + "/polderd.log");
+  Daemon dc(c + "/polderd.toml", c + "/polderd.log");
+  ASSERT_TRUE(all_reach(this, {a, b, c}, 2, 20s))
+      << read_file(a + "/polderd.log") << read_file(b + "/polderd.log") << read_file(c + "/polderd.log");
+  // `polder nodes` on b shows all three, alive, with their signed records.
+  RunResult nodes = polder(b, "--json nodes");
+  ASSERT_EQ(nodes.exit_code, 0) << nodes.output;
+  for (const char* name : {"\"name\":\"a\"", "\"name\":\"b\"", "\"name\":\"c\""}) {
+    EXPECT_NE(nodes.output.find(name), std::string::npos) << nodes.output;
   }
-  EXPECT_TRUE(both) << read_file(a + "/polderd.log") << read_file(b + "/polderd.log");
+  std::size_t alive = 0;
+  for (auto p = nodes.output.find("\"state\":\"alive\""); p != std::string::npos;
+       p = nodes.output.find("\"state\":\"alive\"", p + 1)) {
+    ++alive;
+  }
+  EXPECT_EQ(alive, 3u) << nodes.output;
+  RunResult table = polder(b, "nodes");
+  EXPECT_EQ(table.exit_code, 0);
+  EXPECT_NE(table.output.find("b *"), std::string::npos) << table.output;
+}
+
+bool all_reach(EndToEndTest* t, const std::vector<std::string>& dirs, int peers, std::chrono::seconds within) {
+  auto end = std::chrono::steady_clock::now() + within;
+  std::string want = "\"peers_reachable\":" + std::to_string(peers);
+  while (std::chrono::steady_clock::now() < end) {
+    bool all = true;
+    for (const auto& d : dirs) {
+      all = all && t->polder(d, "--json info").output.find(want) != std::string::npos;
+    }
+    if (all) return true;
+    std::this_thread::sleep_for(200ms);
+  }
+  return false;
 }
 
 TEST(CliTest, MissingConfigIsAUsageError) {

@@ -6,6 +6,7 @@
 
 #include "future.capnp.h"
 #include "protocol/polder.capnp.h"
+#include "protocol/signed_record.h"
 #include "tests/protocol/test_values.h"
 
 namespace polder {
@@ -66,6 +67,29 @@ TEST(CodecTest, CorePayloadsRoundTripAsOpaqueBytes) {
   EXPECT_EQ(std::get<ConsensusPayload>(c->payload).bytes, (Bytes{4, 5}));
 }
 
+TEST(CodecTest, MemberListRoundTrips) {
+  Codec codec;
+  MemberList list;
+  MemberEntry e;
+  e.node_id = identity_from(3).id();
+  e.state = "suspect";
+  e.incarnation = 4;
+  e.record = testing::sample_node_record(e.node_id);
+  e.rtt_ms = 12.5;
+  list.members = {e, MemberEntry{identity_from(4).id(), "alive", 1, std::nullopt, -1, true}};
+  list.truncated = true;
+  auto decoded = codec.decode(*codec.encode(envelope_with(list)));
+  ASSERT_TRUE(decoded.is_ok()) << decoded.status().to_string();
+  const auto& got = std::get<MemberList>(decoded->payload);
+  ASSERT_EQ(got.members.size(), 2u);
+  EXPECT_EQ(got.members[0].state, "suspect");
+  EXPECT_EQ(got.members[0].record, e.record);
+  EXPECT_DOUBLE_EQ(got.members[0].rtt_ms, 12.5);
+  EXPECT_FALSE(got.members[1].record.has_value());
+  EXPECT_TRUE(got.members[1].is_self);
+  EXPECT_TRUE(got.truncated);
+}
+
 TEST(CodecTest, NodeRecordRoundTrips) {
   NodeRecord r = testing::sample_node_record(identity_from(3).id());
   auto bytes = encode_node_record(r);
@@ -73,6 +97,17 @@ TEST(CodecTest, NodeRecordRoundTrips) {
   auto decoded = decode_node_record(*bytes);
   ASSERT_TRUE(decoded.is_ok()) << decoded.status().to_string();
   EXPECT_EQ(*decoded, r);
+}
+
+TEST(CodecTest, StandaloneSignedRecordRoundTrips) {
+  auto id = identity_from(6);
+  SignedRecord rec = *sign_node_record(id, testing::sample_node_record(id.id()));
+  auto decoded = decode_signed_record(*encode_signed_record(rec));
+  ASSERT_TRUE(decoded.is_ok()) << decoded.status().to_string();
+  EXPECT_EQ(decoded->author, rec.author);
+  EXPECT_EQ(decoded->body, rec.body);
+  EXPECT_EQ(decoded->signature, rec.signature);
+  EXPECT_TRUE(open_node_record(*decoded).is_ok());
 }
 
 TEST(CodecTest, JobSpecRoundTrips) {
@@ -147,7 +182,7 @@ TEST(CodecTest, IgnoresAndCountsUnknownPayloadFromNewerNode) {
   auto decoded = codec.decode(std::span<const std::uint8_t>(bytes.begin(), bytes.size()));
   ASSERT_TRUE(decoded.is_ok()) << decoded.status().to_string();
   ASSERT_TRUE(std::holds_alternative<UnknownPayload>(decoded->payload));
-  EXPECT_EQ(std::get<UnknownPayload>(decoded->payload).ordinal, 8u);  // 9th union member
+  EXPECT_EQ(std::get<UnknownPayload>(decoded->payload).ordinal, 10u);  // 11th union member
   EXPECT_EQ(decoded->sender, sender);
   EXPECT_EQ(codec.counters().unknown_payloads, 1u);
 }

@@ -20,7 +20,9 @@ struct Envelope {
     error @9 :ErrorReply;
     gossip @10 :Data;
     consensus @11 :Data;
-    futureThing @12 :FutureThing;
+    nodesRequest @12 :Void;
+    nodesReply @13 :Data;
+    futureThing @14 :FutureThing;
   }
 }
 

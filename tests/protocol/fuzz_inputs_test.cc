@@ -33,6 +33,7 @@ int decode_everything(Codec& codec, std::span<const std::uint8_t> input) {
   accepted += codec.decode(input).is_ok();
   accepted += decode_node_record(input).is_ok();
   accepted += decode_job_spec(input).is_ok();
+  accepted += decode_signed_record(input).is_ok();
   return accepted;
 }
 

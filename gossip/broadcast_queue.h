@@ -1,0 +1,61 @@
+// BroadcastQueue: updates waiting to be piggybacked, each sent a limited
+// number of times (memberlist's TransmitLimitedQueue; SWIM section 4.1).
+//
+// One update per member: a newer update about a member replaces the queued
+// one. select() fills a packet's byte budget with the least-transmitted
+// updates first, newest first among equals, counts one transmission for each
+// and drops those that reached the limit. Bounded by `capacity`: when full,
+// the most-transmitted update is dropped (it has spread the most). Not
+// thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <unordered_map>
+#include <vector>
+
+#include "gossip/wire.h"
+
+namespace polder::gossip {
+
+class BroadcastQueue {
+ public:
+  explicit BroadcastQueue(std::size_t capacity) : capacity_(capacity) {}
+
+  // Queues `update`, replacing any queued update about the same member.
+  // Returns false when something was dropped to make room.
+  bool push(Update update);
+  // Appends to `out` updates whose wire size fits `budget_bytes`, skipping
+  // any about `skip` (the packet's receiver already knows about itself
+  // best); each selected update counts one transmission out of `limit`.
+  std::size_t select(std::size_t budget_bytes, std::uint32_t limit, const NodeId* skip, std::vector<Update>& out);
+
+  bool empty() const { return queue_.empty(); }
+  std::size_t size() const { return queue_.size(); }
+  std::uint64_t dropped() const { return dropped_; }
+  void clear() {
+    queue_.clear();
+    by_node_.clear();
+  }
+
+ private:
+  struct Key {
+    std::uint32_t transmits;
+    std::uint64_t age;  // ~insertion counter: smaller is newer
+    auto operator<=>(const Key&) const = default;
+  };
+  struct Item {
+    Update update;
+    std::size_t size_bytes;
+  };
+
+  std::size_t capacity_;
+  std::uint64_t inserted_ = 0;
+  std::uint64_t dropped_ = 0;
+  std::map<Key, Item> queue_;
+  // Looked up, never iterated (STYLE.md habit 16).
+  std::unordered_map<NodeId, Key, Id32Hash> by_node_;
+};
+
+}  // namespace polder::gossip

@@ -1,0 +1,151 @@
+#include "gossip/member_table.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <cstring>
+
+namespace polder::gossip {
+
+const char* member_state_name(MemberState state) {
+  switch (state) {
+    case MemberState::kAlive: return "alive";
+    case MemberState::kSuspect: return "suspect";
+    case MemberState::kDead: return "dead";
+    case MemberState::kLeft: return "left";
+  }
+  return "unknown";
+}
+
+namespace {
+
+std::int16_t quantise(double v, double unit) {
+  return static_cast<std::int16_t>(std::clamp(std::lround(v / unit), -32767L, 32767L));
+}
+
+constexpr double kVecUnitMs = 0.05;
+constexpr double kErrorUnit = 1e-4;
+
+}  // namespace
+
+CompactCoordinate CompactCoordinate::from(const Coordinate& c) {
+  CompactCoordinate out;
+  for (std::size_t i = 0; i < kCoordinateDimensions; ++i) out.vec[i] = quantise(c.vec[i], kVecUnitMs);
+  out.height = static_cast<std::uint16_t>(std::clamp(std::lround(c.height_ms / kVecUnitMs), 0L, 65535L));
+  out.error = static_cast<std::uint16_t>(std::clamp(std::lround(c.error / kErrorUnit), 0L, 65534L));
+  return out;
+}
+
+Coordinate CompactCoordinate::expand() const {
+  assert(known());
+  Coordinate c;
+  for (std::size_t i = 0; i < kCoordinateDimensions; ++i) c.vec[i] = static_cast<float>(vec[i] * kVecUnitMs);
+  c.height_ms = static_cast<float>(height * kVecUnitMs);
+  c.error = static_cast<float>(error * kErrorUnit);
+  return c;
+}
+
+std::size_t MemberTable::hash(const NodeId& id) {
+  std::uint64_t h;
+  std::memcpy(&h, id.bytes().data() + 8, sizeof h);  // bytes 0-7 are the prefix; mix in the next ones
+  std::uint64_t p;
+  std::memcpy(&p, id.bytes().data(), sizeof p);
+  h ^= p * 0x9e3779b97f4a7c15ULL;
+  return static_cast<std::size_t>(h ^ (h >> 29));
+}
+
+void MemberTable::reserve(std::size_t members) {
+  members_.reserve(members);
+  while (index_.size() < 2 * members) grow_index();
+}
+
+std::uint32_t MemberTable::find(const NodeId& id) const {
+  if (index_.empty()) return kNone;
+  const std::size_t mask = index_.size() - 1;
+  for (std::size_t i = hash(id) & mask;; i = (i + 1) & mask) {  // bounded: load factor <= 1/2
+    const std::uint32_t slot = index_[i];
+    if (slot == kEmpty) return kNone;
+    if (members_[slot].id == id) return slot;
+  }
+}
+
+void MemberTable::index_insert(std::uint32_t slot) {
+  const std::size_t mask = index_.size() - 1;
+  std::size_t i = hash(members_[slot].id) & mask;
+  while (index_[i] != kEmpty) i = (i + 1) & mask;
+  index_[i] = slot;
+}
+
+void MemberTable::grow_index() {
+  std::vector<std::uint32_t> old = std::move(index_);
+  index_.assign(old.empty() ? 16 : 2 * old.size(), kEmpty);
+  for (std::uint32_t slot : old) {
+    if (slot != kEmpty) index_insert(slot);
+  }
+}
+
+std::uint32_t MemberTable::insert(const NodeId& id) {
+  assert(find(id) == kNone && "member inserted twice");
+  if (2 * (size_ + 1) > index_.size()) grow_index();
+  std::uint32_t slot;
+  if (!free_.empty()) {
+    slot = free_.back();
+    free_.pop_back();
+  } else {
+    slot = static_cast<std::uint32_t>(members_.size());
+    members_.emplace_back();
+  }
+  Member& m = members_[slot];
+  m = Member{};
+  m.id = id;
+  m.in_use = true;
+  index_insert(slot);
+  ++size_;
+  sorted_valid_ = false;
+  return slot;
+}
+
+void MemberTable::erase(std::uint32_t slot) {
+  assert(in_use(slot));
+  const std::size_t mask = index_.size() - 1;
+  std::size_t i = hash(members_[slot].id) & mask;
+  while (index_[i] != slot) i = (i + 1) & mask;
+  // Backward-shift deletion keeps every probe sequence unbroken.
+  for (std::size_t j = (i + 1) & mask; index_[j] != kEmpty; j = (j + 1) & mask) {
+    const std::size_t home = hash(members_[index_[j]].id) & mask;
+    const bool movable = (j > i) ? (home <= i || home > j) : (home <= i && home > j);
+    if (movable) {
+      index_[i] = index_[j];
+      i = j;
+    }
+  }
+  index_[i] = kEmpty;
+  members_[slot] = Member{};
+  free_.push_back(slot);
+  --size_;
+  sorted_valid_ = false;
+}
+
+const std::vector<std::pair<std::uint64_t, std::uint32_t>>& MemberTable::sorted() const {
+  if (!sorted_valid_) {
+    sorted_.clear();
+    sorted_.reserve(size_);
+    for (std::uint32_t slot = 0; slot < members_.size(); ++slot) {
+      if (members_[slot].in_use) sorted_.emplace_back(id_prefix(members_[slot].id), slot);
+    }
+    std::sort(sorted_.begin(), sorted_.end());
+    sorted_valid_ = true;
+  }
+  return sorted_;
+}
+
+std::size_t MemberTable::memory_bytes() const {
+  std::size_t bytes = members_.capacity() * sizeof(Member) + index_.capacity() * sizeof(std::uint32_t) +
+                      free_.capacity() * sizeof(std::uint32_t) + sorted_.capacity() * sizeof(sorted_[0]);
+  for (const Member& m : members_) {
+    if (m.record) bytes += sizeof(VerifiedRecord) + m.record->bytes.capacity() + 16;  // + control block
+  }
+  return bytes;
+}
+
+}  // namespace polder::gossip

@@ -1,0 +1,423 @@
+#include "sim/gossip_campaign.h"
+
+#include <algorithm>
+#include <cstring>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "gossip/gossip_core.h"
+#include "gossip/invariants.h"
+#include "sim/gossip_geo.h"
+#include "sim/gossip_records.h"
+#include "sim/simulator.h"
+
+namespace polder::sim {
+namespace {
+
+using gossip::GossipCore;
+
+constexpr double kNotYet = -1.0;
+
+std::int64_t s_to_us(double s) { return static_cast<std::int64_t>(std::llround(s * 1e6)); }
+
+// Counts every byte a core sends, and keeps a typed handle on it.
+struct Meter {
+  std::vector<std::uint64_t> bytes_sent;
+  std::vector<std::uint64_t> messages_sent;
+  std::vector<GossipCore*> cores;  // null while down
+};
+
+class MeteredCore : public Core {
+ public:
+  MeteredCore(std::unique_ptr<GossipCore> core, Meter* meter, std::uint32_t index)
+      : core_(std::move(core)), meter_(meter), index_(index) {
+    meter_->cores[index_] = core_.get();
+  }
+  ~MeteredCore() override { meter_->cores[index_] = nullptr; }
+  Effects receive(const NodeId& from, std::span<const std::uint8_t> bytes, Instant now) override {
+    return count(core_->receive(from, bytes, now));
+  }
+  Effects tick(Instant now) override { return count(core_->tick(now)); }
+  GossipCore& core() { return *core_; }
+  Effects count(Effects effects) {
+    for (const OutMessage& m : effects.send) meter_->bytes_sent[index_] += m.bytes.size();
+    meter_->messages_sent[index_] += effects.send.size();
+    return effects;
+  }
+
+ private:
+  std::unique_ptr<GossipCore> core_;
+  Meter* meter_;
+  std::uint32_t index_;
+};
+
+struct Victim {
+  std::uint32_t node = 0;
+  double crash_s = 0;
+  double restart_s = std::numeric_limits<double>::infinity();
+  std::vector<bool> marked;  // by observer node
+  std::uint32_t marked_count = 0;
+  double all_marked_s = kNotYet;
+};
+
+struct Tracked {  // one published record update
+  std::uint32_t subject = 0;
+  std::uint64_t sequence = 0;
+  double published_s = 0;
+  std::vector<float> received_s;  // by node; < 0: not yet
+};
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return kNotYet;
+  std::sort(v.begin(), v.end());
+  const auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(v.size()))) ;
+  return v[std::min(v.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
+
+// "<64 hex id> <incarnation> <sequence>" of the core's events.
+bool parse_detail(const std::string& detail, NodeId& id, std::uint64_t& incarnation, std::uint64_t& sequence) {
+  if (detail.size() < 66) return false;
+  auto parsed = NodeId::from_hex(std::string_view(detail).substr(0, 64));
+  if (!parsed) return false;
+  id = *parsed;
+  char* end = nullptr;
+  incarnation = std::strtoull(detail.c_str() + 65, &end, 10);
+  sequence = std::strtoull(end, nullptr, 10);
+  return true;
+}
+
+class Campaign {
+ public:
+  explicit Campaign(const GossipCampaignOptions& options)
+      : options_(options),
+        geo_(GeoOptions{options.nodes, 20, options.loss, 0.05, options.slow_fraction, 200'000}, options.seed),
+        verifier_(std::make_shared<FakeRecordVerifier>()),
+        config_(campaign_gossip_config(options)) {
+    meter_.bytes_sent.assign(options.nodes, 0);
+    meter_.messages_sent.assign(options.nodes, 0);
+    meter_.cores.assign(options.nodes, nullptr);
+    for (std::uint32_t i = 0; i < options.nodes; ++i) ids_.push_back(sim_node_id(i));
+    sequence_.assign(options.nodes, 1);
+    for (std::uint32_t i = 0; i < options.nodes; ++i) {
+      const Bytes record = make_fake_record(ids_[i], 0, 1);
+      auto header = verifier_->peek(record);
+      assert(header.is_ok());
+      auto verified = verifier_->verify(record, *header);
+      assert(verified.is_ok());
+      initial_records_.push_back(*verified);
+    }
+  }
+
+  GossipCampaignResult run();
+
+ private:
+  std::unique_ptr<Core> make_core(const NodeId& self, const DurableRecords& durable, std::uint64_t seed);
+  void plan_faults();
+  void on_event(const Simulator& sim, std::uint32_t node, const CoreEvent& event);
+  void publish_update(Simulator& sim);
+  double vivaldi_error(std::uint64_t seed) const;
+  void finish(const Simulator& sim, GossipCampaignResult& result, double wall_s) const;
+
+  GossipCampaignOptions options_;
+  Geography geo_;
+  std::shared_ptr<FakeRecordVerifier> verifier_;
+  gossip::GossipConfig config_;
+  Meter meter_;
+  std::vector<NodeId> ids_;
+  std::vector<std::shared_ptr<const gossip::VerifiedRecord>> initial_records_;
+  std::vector<std::uint64_t> sequence_;        // newest published record sequence per node
+  std::vector<Victim> victims_;
+  std::map<std::uint32_t, std::size_t> victim_of_;  // node -> index in victims_
+  std::vector<Tracked> tracked_;
+  std::map<std::pair<std::uint32_t, std::uint64_t>, std::size_t> tracked_of_;
+  std::vector<bool> falsely_dead_;
+  std::uint64_t false_death_events_ = 0;
+  double vivaldi_at_60s_ = kNotYet;
+  Rng publish_rng_{0};
+  Simulator* sim_ = nullptr;
+};
+
+std::unique_ptr<Core> Campaign::make_core(const NodeId& self, const DurableRecords& durable, std::uint64_t seed) {
+  const std::uint32_t index = *sim_->index_of(self);
+  gossip::GossipOptions o;
+  o.config = config_;
+  o.verifier = verifier_;
+  o.expected_members = options_.nodes;
+  // A formed federation: every node starts knowing the others (as from a
+  // persisted member table) and their first records.
+  o.initial_members.reserve(options_.nodes);
+  for (std::uint32_t i = 0; i < options_.nodes; ++i) {
+    if (i != index) o.initial_members.emplace_back(ids_[i], initial_records_[i]);
+  }
+  const bool restarted = !durable.empty();
+  o.own_record = make_fake_record(self, 0, restarted ? ++sequence_[index] : sequence_[index]);
+  for (std::uint32_t k = 1; k <= 3; ++k) o.config.seeds.push_back(ids_[(index + k * 7919) % options_.nodes]);
+  if (!restarted) o.config.seeds.clear();  // at start everyone is already in
+  auto core = GossipCore::create(self, std::move(o), durable, seed);
+  assert(core.is_ok() && "campaign cores are well configured");
+  return std::make_unique<MeteredCore>(std::move(*core), &meter_, index);
+}
+
+void Campaign::plan_faults() {
+  Rng rng(options_.seed ^ 0x6661756c74730000ULL);
+  const auto count = static_cast<std::uint32_t>(
+      std::max(3.0, std::round(options_.crash_fraction * static_cast<double>(options_.nodes))));
+  const double first_s = options_.warmup_s;
+  const double last_s = std::max(first_s, options_.duration_s - 30.0);
+  std::vector<bool> chosen(options_.nodes, false);
+  for (std::uint32_t c = 0; c < count && c < options_.nodes / 4; ++c) {
+    std::uint32_t node;
+    do {
+      node = static_cast<std::uint32_t>(rng.uniform(options_.nodes));
+    } while (chosen[node] || geo_.is_slow(node));  // bounded: at most a quarter are chosen
+    chosen[node] = true;
+    Victim v;
+    v.node = node;
+    v.crash_s = first_s + rng.unit() * (last_s - first_s);
+    if (options_.restart_after_s > 0) v.restart_s = v.crash_s + options_.restart_after_s;
+    v.marked.assign(options_.nodes, false);
+    victim_of_[node] = victims_.size();
+    victims_.push_back(std::move(v));
+  }
+}
+
+void Campaign::on_event(const Simulator& sim, std::uint32_t node, const CoreEvent& event) {
+  const bool dead = event.kind == gossip::kEventDead;
+  const bool record = event.kind == gossip::kEventRecord;
+  if (!dead && !record) return;
+  NodeId id;
+  std::uint64_t incarnation = 0, sequence = 0;
+  if (!parse_detail(event.detail, id, incarnation, sequence)) return;
+  // sim_node_id() stores the index in bytes 8..11: no hash lookup per event.
+  std::uint32_t index = 0;
+  std::memcpy(&index, id.bytes().data() + 8, sizeof index);
+  if (index >= options_.nodes || ids_[index] != id) return;
+  const std::uint32_t* subject = &index;
+  const double now_s = static_cast<double>(to_us(sim.now())) / 1e6;
+  if (record) {
+    auto it = tracked_of_.find({*subject, sequence});
+    if (it != tracked_of_.end() && tracked_[it->second].received_s[node] < 0) {
+      tracked_[it->second].received_s[node] = static_cast<float>(now_s);
+    }
+    return;
+  }
+  // A death about a node's current life while it runs is a false death.
+  const GossipCore* core = meter_.cores[*subject];
+  if (core != nullptr && incarnation >= core->incarnation()) {
+    ++false_death_events_;
+    falsely_dead_[*subject] = true;
+  }
+  auto v = victim_of_.find(*subject);
+  if (v == victim_of_.end()) return;
+  Victim& victim = victims_[v->second];
+  if (now_s < victim.crash_s || now_s >= victim.restart_s || victim.marked[node] || victim_of_.count(node) > 0) return;
+  victim.marked[node] = true;
+  if (++victim.marked_count == options_.nodes - victims_.size()) victim.all_marked_s = now_s;
+}
+
+void Campaign::publish_update(Simulator& sim) {
+  Rng& rng = publish_rng_;
+  std::uint32_t subject = 0;
+  for (int tries = 0; tries < 100; ++tries) {  // bounded
+    subject = static_cast<std::uint32_t>(rng.uniform(options_.nodes));
+    if (victim_of_.count(subject) == 0 && sim.is_up(ids_[subject])) break;
+  }
+  const std::uint64_t sequence = ++sequence_[subject];
+  GossipCore* core = meter_.cores[subject];
+  if (core == nullptr) return;
+  Tracked t;
+  t.subject = subject;
+  t.sequence = sequence;
+  t.published_s = static_cast<double>(to_us(sim.now())) / 1e6;
+  t.received_s.assign(options_.nodes, -1.0F);
+  t.received_s[subject] = static_cast<float>(t.published_s);
+  tracked_of_[{subject, sequence}] = tracked_.size();
+  tracked_.push_back(std::move(t));
+  const Bytes record = make_fake_record(ids_[subject], 0, sequence);
+  Status status = sim.act(ids_[subject], [&](Core& c, Instant now) {
+    return static_cast<MeteredCore&>(c).count(static_cast<MeteredCore&>(c).core().set_own_record(record, now));
+  });
+  assert(status.is_ok());
+}
+
+double Campaign::vivaldi_error(std::uint64_t seed) const {
+  Rng rng(seed);
+  std::vector<double> errors;
+  constexpr int kPairs = 4000;
+  for (int i = 0; i < 4 * kPairs && errors.size() < kPairs; ++i) {  // bounded
+    const auto a = static_cast<std::uint32_t>(rng.uniform(options_.nodes));
+    const auto b = static_cast<std::uint32_t>(rng.uniform(options_.nodes));
+    if (a == b || geo_.is_slow(a) || geo_.is_slow(b)) continue;  // slowness is not distance
+    const GossipCore* ca = meter_.cores[a];
+    const GossipCore* cb = meter_.cores[b];
+    if (ca == nullptr || cb == nullptr) continue;
+    const double truth = geo_.rtt_ms(a, b);
+    const double estimate = gossip::vivaldi_distance_ms(ca->coordinate(), cb->coordinate());
+    errors.push_back(std::fabs(estimate - truth) / truth);
+  }
+  return percentile(errors, 0.5);
+}
+
+void Campaign::finish(const Simulator& sim, GossipCampaignResult& result, double wall_s) const {
+  const double duration_s = options_.duration_s;
+  std::vector<double> converge;
+  for (const Tracked& t : tracked_) {
+    if (t.published_s + 10.0 > duration_s) continue;
+    std::vector<double> latencies;
+    std::size_t eligible = 0;
+    for (std::uint32_t n = 0; n < options_.nodes; ++n) {
+      if (n == t.subject || victim_of_.count(n) > 0) continue;
+      ++eligible;
+      if (t.received_s[n] >= 0) latencies.push_back(static_cast<double>(t.received_s[n]) - t.published_s);
+    }
+    const auto need = static_cast<std::size_t>(std::ceil(0.9999 * static_cast<double>(eligible)));
+    if (latencies.size() < need || need == 0) {
+      ++result.updates_not_converged;
+      continue;
+    }
+    std::nth_element(latencies.begin(), latencies.begin() + static_cast<std::ptrdiff_t>(need - 1), latencies.end());
+    converge.push_back(latencies[need - 1]);
+  }
+  std::vector<double> detect;
+  for (const Victim& v : victims_) {
+    if (v.all_marked_s >= 0) {
+      detect.push_back(v.all_marked_s - v.crash_s);
+    } else if (v.crash_s + 30.0 <= duration_s) {
+      ++result.undetected;
+    }
+  }
+  std::uint64_t bytes = 0, messages = 0;
+  for (std::uint32_t n = 0; n < options_.nodes; ++n) {
+    bytes += meter_.bytes_sent[n];
+    messages += meter_.messages_sent[n];
+  }
+  std::size_t table_bytes_max = 0;
+  for (const GossipCore* core : meter_.cores) {
+    if (core != nullptr) table_bytes_max = std::max(table_bytes_max, core->table().memory_bytes());
+  }
+  result.false_deaths = static_cast<std::uint64_t>(std::count(falsely_dead_.begin(), falsely_dead_.end(), true));
+  result.converge_p9999_s = percentile(converge, 0.5);
+  result.detect_p50_s = percentile(detect, 0.5);
+  result.detect_p99_s = percentile(detect, 0.99);
+  const double node_s = static_cast<double>(options_.nodes) * duration_s;
+  const double gossip_interval_s = static_cast<double>(config_.gossip_interval.count()) / 1e6;
+  auto& j = result.json;
+  j["command"] = "gossip";
+  j["ok"] = result.ok;
+  if (!result.ok) j["error"] = result.error;
+  j["nodes"] = options_.nodes;
+  j["loss"] = options_.loss;
+  j["seed"] = options_.seed;
+  j["slow_frac"] = options_.slow_fraction;
+  j["duration_s"] = duration_s;
+  j["profile"] = options_.profile;
+  j["converge_p9999_s"] = result.converge_p9999_s;
+  j["converge_p9999_s_p99"] = percentile(converge, 0.99);
+  j["converge_rounds"] = result.converge_p9999_s >= 0 ? result.converge_p9999_s / gossip_interval_s : -1.0;
+  j["updates_published"] = tracked_.size();
+  j["updates_not_converged"] = result.updates_not_converged;
+  j["detect_p50_s"] = result.detect_p50_s;
+  j["detect_p99_s"] = result.detect_p99_s;
+  j["crashes"] = victims_.size();
+  j["crashes_undetected"] = result.undetected;
+  j["false_deaths"] = result.false_deaths;
+  j["false_death_events"] = false_death_events_;
+  j["kbit_per_node_s"] = static_cast<double>(bytes + messages * options_.envelope_overhead_bytes) * 8.0 / 1000.0 / node_s;
+  j["payload_kbit_per_node_s"] = static_cast<double>(bytes) * 8.0 / 1000.0 / node_s;
+  j["messages_per_node_s"] = static_cast<double>(messages) / node_s;
+  j["vivaldi_median_rel_err"] = vivaldi_at_60s_ >= 0 ? vivaldi_at_60s_ : vivaldi_error(options_.seed);
+  j["vivaldi_median_rel_err_end"] = vivaldi_error(options_.seed);
+  j["member_table_bytes_max"] = table_bytes_max;
+  j["events"] = sim.counters().events_processed;
+  j["messages_delivered"] = sim.counters().messages_delivered;
+  j["messages_lost"] = sim.counters().dropped_loss;
+  j["trace_hash"] = sim.trace_hash();
+  j["wall_s"] = wall_s;
+}
+
+GossipCampaignResult Campaign::run() {
+  GossipCampaignResult result;
+  SimOptions sim_options;
+  sim_options.seed = options_.seed;
+  publish_rng_ = Rng(options_.seed ^ 0x7075626c69736800ULL);  // "publish"
+  auto created = Simulator::create(sim_options, [this](const NodeId& self, const DurableRecords& durable,
+                                                      std::uint64_t seed) { return make_core(self, durable, seed); });
+  if (!created) {
+    result.ok = false;
+    result.error = created.status().to_string();
+    return result;
+  }
+  Simulator& sim = **created;
+  sim_ = &sim;
+  sim.set_link_model([this](std::uint32_t from, std::uint32_t to) { return geo_.link(from, to); });
+  sim.set_core_event_sink([this](const Simulator& s, std::uint32_t node, const CoreEvent& e) { on_event(s, node, e); });
+  falsely_dead_.assign(options_.nodes, false);
+  Status invariant = Status::ok();
+  if (options_.check_invariants) {
+    sim.set_observer([&](const Simulator&, const ProcessedEvent& e) {
+      const GossipCore* core = meter_.cores[e.node];
+      if (core != nullptr && invariant.is_ok()) invariant = gossip::check_invariants(*core);
+    });
+  }
+  for (const NodeId& id : ids_) {
+    Status added = sim.add_node(id);
+    assert(added.is_ok());
+  }
+  plan_faults();
+  for (const Victim& v : victims_) {
+    Status s = sim.crash_at(ids_[v.node], instant_from_us(s_to_us(v.crash_s)));
+    if (s.is_ok() && std::isfinite(v.restart_s)) s = sim.restart(ids_[v.node], instant_from_us(s_to_us(v.restart_s)));
+    assert(s.is_ok());
+  }
+  const auto wall_start = std::chrono::steady_clock::now();
+  double owed_updates = 0;
+  Status status = Status::ok();
+  const auto seconds = static_cast<std::int64_t>(std::ceil(options_.duration_s));
+  for (std::int64_t t = 1; t <= seconds && status.is_ok() && invariant.is_ok(); ++t) {  // bounded by duration
+    const double until_s = std::min(static_cast<double>(t), options_.duration_s);
+    status = sim.run_until(instant_from_us(s_to_us(until_s)));
+    if (until_s >= 60.0 && vivaldi_at_60s_ < 0) vivaldi_at_60s_ = vivaldi_error(options_.seed);
+    if (until_s >= options_.warmup_s && until_s + 10.0 <= options_.duration_s) {
+      owed_updates += options_.updates_per_s;
+      for (; owed_updates >= 1.0; owed_updates -= 1.0) publish_update(sim);
+    }
+  }
+  const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  if (!status.is_ok() || !invariant.is_ok()) {
+    result.ok = false;
+    result.error = !status.is_ok() ? status.to_string() : invariant.to_string();
+  }
+  finish(sim, result, wall_s);
+  sim_ = nullptr;
+  return result;
+}
+
+}  // namespace
+
+Status validate_gossip_campaign_options(const GossipCampaignOptions& o) {
+  if (o.nodes < 4 || o.nodes > 100'000) return invalid_argument("--nodes must be in [4, 100000]");
+  if (!(o.loss >= 0 && o.loss < 1)) return invalid_argument("--loss must be in [0, 1)");
+  if (!(o.slow_fraction >= 0 && o.slow_fraction <= 0.5)) return invalid_argument("--slow-frac must be in [0, 0.5]");
+  if (!(o.duration_s >= 1 && o.duration_s <= 86'400)) return invalid_argument("--duration-s must be in [1, 86400]");
+  if (!(o.warmup_s >= 0 && o.warmup_s < o.duration_s)) return invalid_argument("warmup must be shorter than the run");
+  if (!(o.crash_fraction >= 0 && o.crash_fraction <= 0.25)) return invalid_argument("--crash-frac must be in [0, 0.25]");
+  if (!(o.updates_per_s >= 0 && o.updates_per_s <= 1000)) return invalid_argument("--updates-per-s must be in [0, 1000]");
+  if (o.profile != "wan" && o.profile != "lan") return invalid_argument("--profile must be wan or lan");
+  return Status::ok();
+}
+
+gossip::GossipConfig campaign_gossip_config(const GossipCampaignOptions& options) {
+  return options.profile == "lan" ? gossip::lan_config() : gossip::wan_config();
+}
+
+GossipCampaignResult run_gossip_campaign(const GossipCampaignOptions& options) {
+  assert(validate_gossip_campaign_options(options).is_ok());
+  Campaign campaign(options);
+  return campaign.run();
+}
+
+}  // namespace polder::sim

@@ -1,0 +1,220 @@
+// State transitions of the gossip core, one behaviour per test, in small
+// simulated clusters whose invariants are checked after every event.
+#include "gossip/gossip_core.h"
+
+#include <gtest/gtest.h>
+
+#include "gossip/codec.h"
+#include "tests/gossip/gossip_test_util.h"
+
+namespace polder::gossip {
+namespace {
+
+using testing::Cluster;
+
+Bytes encode(const Message& m) {
+  Codec codec;
+  auto bytes = codec.encode(m);
+  EXPECT_TRUE(bytes.is_ok());
+  return *bytes;
+}
+
+Message alive_with_record(const NodeId& about, Bytes record) {
+  Update u;
+  u.kind = UpdateKind::kAlive;
+  u.node = about;
+  u.incarnation = 0;
+  u.record = std::move(record);
+  return Message{GossipOnly{}, {u}};
+}
+
+std::uint64_t record_sequence(GossipCore& core, const NodeId& id) {
+  auto m = core.member(id);
+  return m && m->record ? m->record->header.sequence : 0;
+}
+
+TEST(GossipCore, ProbesKeepAHealthyClusterAlive) {
+  Cluster c(5);
+  c.run_for(5s);
+  for (std::uint32_t i = 0; i < 5; ++i) {
+    EXPECT_GT(c.core(i)->counters().probes, 20U);
+    EXPECT_EQ(c.core(i)->counters().suspicions, 0U);
+    for (std::uint32_t j = 0; j < 5; ++j) EXPECT_EQ(c.state(i, j), MemberState::kAlive);
+  }
+}
+
+TEST(GossipCore, IndirectProbeKeepsAMemberBehindOneBrokenLinkAlive) {
+  Cluster c(5);
+  ASSERT_TRUE(c.sim().cut(c.id(0), c.id(1)).is_ok());
+  c.run_for(5s);
+  EXPECT_GT(c.core(0)->counters().probes_indirect, 0U);
+  for (std::uint32_t i = 0; i < 5; ++i) EXPECT_EQ(c.state(i, 1), MemberState::kAlive) << "at node " << i;
+}
+
+TEST(GossipCore, UnreachableMemberIsSuspectedThenDeclaredDead) {
+  Cluster c(5);
+  c.run_for(1s);
+  c.isolate(4);
+  bool suspected = false;
+  for (int step = 0; step < 40 && !suspected; ++step) {
+    c.run_for(50ms);
+    for (std::uint32_t i = 0; i < 4; ++i) suspected = suspected || c.state(i, 4) == MemberState::kSuspect;
+  }
+  EXPECT_TRUE(suspected);
+  c.run_for(5s);
+  for (std::uint32_t i = 0; i < 4; ++i) EXPECT_EQ(c.state(i, 4), MemberState::kDead) << "at node " << i;
+}
+
+TEST(GossipCore, SuspectedMemberRefutesWithAHigherIncarnation) {
+  Cluster c(5);
+  c.run_for(1s);
+  const std::uint64_t before = c.core(4)->incarnation();
+  c.isolate(4);
+  bool suspected = false;
+  for (int step = 0; step < 40 && !suspected; ++step) {
+    c.run_for(20ms);
+    for (std::uint32_t i = 0; i < 4; ++i) suspected = suspected || c.state(i, 4) == MemberState::kSuspect;
+  }
+  ASSERT_TRUE(suspected);
+  c.sim().heal_all();
+  c.run_for(2s);
+  EXPECT_GT(c.core(4)->incarnation(), before);
+  EXPECT_GE(c.core(4)->counters().refutations, 1U);
+  for (std::uint32_t i = 0; i < 5; ++i) EXPECT_EQ(c.state(i, 4), MemberState::kAlive) << "at node " << i;
+}
+
+TEST(GossipCore, GracefulLeaveIsDistinctFromFailure) {
+  Cluster c(5);
+  c.run_for(1s);
+  ASSERT_TRUE(c.sim().act(c.id(2), [](Core& core, Instant now) { return static_cast<GossipCore&>(core).leave(now); }).is_ok());
+  c.run_for(1s);
+  for (std::uint32_t i = 0; i < 5; ++i) {
+    if (i != 2) {
+      EXPECT_EQ(c.state(i, 2), MemberState::kLeft) << "at node " << i;
+    }
+  }
+}
+
+TEST(GossipCore, DeadMemberIsReapedAndRejoinsWithAHigherIncarnation) {
+  Cluster c(5);
+  c.run_for(1s);
+  ASSERT_TRUE(c.sim().crash(c.id(3)).is_ok());
+  c.run_for(3s);
+  EXPECT_EQ(c.state(0, 3), MemberState::kDead);
+  c.run_for(6s);  // past dead_reap_after
+  EXPECT_FALSE(c.state(0, 3).has_value());
+  ASSERT_TRUE(c.sim().restart(c.id(3), c.sim().now()).is_ok());
+  c.run_for(3s);
+  ASSERT_NE(c.core(3), nullptr);
+  EXPECT_GE(c.core(3)->incarnation(), 1U);
+  for (std::uint32_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(c.state(i, 3), MemberState::kAlive) << "at node " << i;
+    EXPECT_EQ(c.core(i)->member(c.id(3))->incarnation, c.core(3)->incarnation());
+  }
+}
+
+TEST(GossipCore, PublishedRecordReachesEveryMember) {
+  Cluster c(8);
+  c.run_for(500ms);
+  const Bytes record = sim::make_fake_record(c.id(0), 0, 10);
+  ASSERT_TRUE(c.sim().act(c.id(0), [&](Core& core, Instant now) {
+    return static_cast<GossipCore&>(core).set_own_record(record, now);
+  }).is_ok());
+  c.run_for(1s);
+  for (std::uint32_t i = 0; i < 8; ++i) EXPECT_EQ(record_sequence(*c.core(i), c.id(0)), 10U) << "at node " << i;
+}
+
+TEST(GossipCore, ForgedRecordIsDroppedAndCounted) {
+  Cluster c(3);
+  c.run_for(100ms);
+  Bytes forged = sim::make_fake_record(c.id(1), 0, 7);
+  forged[60] ^= 0x01;  // a byte of the body: the tag no longer matches
+  c.core(0)->receive(c.id(2), encode(alive_with_record(c.id(1), forged)), c.sim().now());
+  EXPECT_EQ(c.core(0)->counters().records_bad_signature, 1U);
+  EXPECT_NE(record_sequence(*c.core(0), c.id(1)), 7U);
+}
+
+TEST(GossipCore, RecordAboutAnotherKeyIsDroppedAndCounted) {
+  Cluster c(3);
+  c.run_for(100ms);
+  const Bytes foreign = sim::make_fake_record(c.id(2), 0, 9);  // validly signed, but by node 2
+  c.core(0)->receive(c.id(2), encode(alive_with_record(c.id(1), foreign)), c.sim().now());
+  EXPECT_EQ(c.core(0)->counters().records_foreign, 1U);
+  EXPECT_NE(record_sequence(*c.core(0), c.id(1)), 9U);
+}
+
+TEST(GossipCore, OversizedRecordIsDroppedAndCounted) {
+  Cluster c(3);
+  c.run_for(100ms);
+  const Bytes big = sim::make_fake_record(c.id(1), 0, 9, 2000);
+  c.core(0)->receive(c.id(2), encode(alive_with_record(c.id(1), big)), c.sim().now());
+  EXPECT_EQ(c.core(0)->counters().records_oversized, 1U);
+  EXPECT_NE(record_sequence(*c.core(0), c.id(1)), 9U);
+}
+
+TEST(GossipCore, ReplayedOlderRecordIsDroppedAndCounted) {
+  Cluster c(3);
+  c.run_for(100ms);
+  c.core(0)->receive(c.id(2), encode(alive_with_record(c.id(1), sim::make_fake_record(c.id(1), 0, 5))), c.sim().now());
+  ASSERT_EQ(record_sequence(*c.core(0), c.id(1)), 5U);
+  c.core(0)->receive(c.id(2), encode(alive_with_record(c.id(1), sim::make_fake_record(c.id(1), 0, 3))), c.sim().now());
+  EXPECT_EQ(c.core(0)->counters().records_replayed, 1U);
+  EXPECT_EQ(record_sequence(*c.core(0), c.id(1)), 5U);
+}
+
+TEST(GossipCore, MalformedMessagesAreDroppedCountedAndChangeNothing) {
+  Cluster c(3);
+  c.run_for(200ms);
+  GossipCore& core = *c.core(0);
+  const auto before = core.members();
+  Rng rng(7);
+  Bytes valid = encode(alive_with_record(c.id(1), sim::make_fake_record(c.id(1), 0, 5)));
+  std::uint64_t sent = 0;
+  for (int i = 0; i < 2000; ++i) {
+    Bytes bytes;
+    if (i % 2 == 0) {
+      bytes.resize(rng.uniform(200));
+      for (auto& b : bytes) b = static_cast<std::uint8_t>(rng.next());
+    } else {
+      bytes = valid;
+      bytes.resize(rng.uniform(valid.size()) & ~std::size_t{7});  // truncated
+    }
+    core.receive(c.id(2), bytes, c.sim().now());
+    ++sent;
+  }
+  EXPECT_EQ(core.counters().malformed, sent);
+  const auto after = core.members();
+  ASSERT_EQ(before.size(), after.size());
+  for (std::size_t i = 0; i < before.size(); ++i) {
+    EXPECT_EQ(before[i].state, after[i].state);
+    EXPECT_EQ(before[i].incarnation, after[i].incarnation);
+  }
+  EXPECT_TRUE(check_invariants(core).is_ok());
+}
+
+TEST(GossipCore, RefusesAStoredIncarnationOfTheWrongSize) {
+  DurableRecords durable;
+  durable[{Column::kMeta, kIncarnationKey}] = Bytes{1, 2, 3};
+  GossipOptions o;
+  o.verifier = std::make_shared<sim::FakeRecordVerifier>();
+  auto core = GossipCore::create(sim::sim_node_id(0), std::move(o), durable, 1);
+  ASSERT_FALSE(core.is_ok());
+  EXPECT_EQ(core.status().code(), StatusCode::kDataLoss);
+}
+
+TEST(GossipCore, EstimatesRttFromVivaldiCoordinates) {
+  Cluster c(4);
+  c.run_for(20s);
+  auto rtt = c.core(0)->estimated_rtt(c.id(1));
+  ASSERT_TRUE(rtt.has_value());
+  EXPECT_GT(rtt->count(), 500);    // true RTT is ~2 ms (1 ms each way)
+  EXPECT_LT(rtt->count(), 6'000);
+  auto between = c.core(0)->estimated_rtt(c.id(2), c.id(3));
+  EXPECT_TRUE(between.has_value());
+  EXPECT_EQ(c.core(0)->bandwidth_bps(c.id(1)), c.core(0)->config().bandwidth_default_bps);
+  c.core(0)->observe_transfer(c.id(1), 1'000'000, 100ms);
+  EXPECT_EQ(c.core(0)->bandwidth_bps(c.id(1)), 80'000'000U);
+}
+
+}  // namespace
+}  // namespace polder::gossip
