@@ -529,6 +529,28 @@ const KeyRule<NodeConfig> kResourcesKeys[] = {
     {"gpus", kOptional, read_gpus},
 };
 
+constexpr std::string_view kGossipProfiles[] = {"lan", "wan"};
+
+const KeyRule<NodeConfig> kGossipKeys[] = {
+    {"profile", kOptional,
+     [](const Field& f, NodeConfig& c) { assign(c.gossip_profile, get_choice(f, kGossipProfiles)); }},
+    {"probe_interval_ms", kOptional,
+     [](const Field& f, NodeConfig& c) { assign(c.gossip_probe_interval_ms, get_int(f, 10, 60'000)); }},
+    {"probe_timeout_ms", kOptional,
+     [](const Field& f, NodeConfig& c) { assign(c.gossip_probe_timeout_ms, get_int(f, 1, 60'000)); }},
+    {"suspicion_mult", kOptional,
+     [](const Field& f, NodeConfig& c) { assign(c.gossip_suspicion_mult, get_int(f, 1, 100)); }},
+    {"gossip_interval_ms", kOptional,
+     [](const Field& f, NodeConfig& c) { assign(c.gossip_interval_ms, get_int(f, 10, 60'000)); }},
+    {"fanout", kOptional, [](const Field& f, NodeConfig& c) { assign(c.gossip_fanout, get_int(f, 1, 32)); }},
+    {"retransmit_mult", kOptional,
+     [](const Field& f, NodeConfig& c) { assign(c.gossip_retransmit_mult, get_int(f, 1, 20)); }},
+    {"push_pull_interval_s", kOptional,
+     [](const Field& f, NodeConfig& c) { assign(c.gossip_push_pull_interval_s, get_int(f, 1, 86'400)); }},
+    {"dead_reap_after_s", kOptional,
+     [](const Field& f, NodeConfig& c) { assign(c.gossip_dead_reap_after_s, get_int(f, 1, 604'800)); }},
+};
+
 const KeyRule<NodeConfig> kLogKeys[] = {
     {"level", kOptional, [](const Field& f, NodeConfig& c) { assign(c.log_level, get_choice(f, kLogLevels)); }},
     {"json", kOptional, [](const Field& f, NodeConfig& c) { assign(c.log_json, get_bool(f)); }},
@@ -541,7 +563,8 @@ struct Section {
 };
 const Section kSections[] = {
     {"node", kNodeKeys},         {"network", kNetworkKeys}, {"federation", kFederationKeys},
-    {"client", kClientKeys},     {"resources", kResourcesKeys}, {"log", kLogKeys},
+    {"client", kClientKeys},     {"resources", kResourcesKeys}, {"gossip", kGossipKeys},
+    {"log", kLogKeys},
 };
 
 void check_sections(const toml::table& root, NodeConfig& cfg, Problems& problems) {
@@ -893,6 +916,30 @@ void render_gpus(std::string& out, const std::vector<GpuDecl>& gpus) {
   }
 }
 
+void render_gossip_override(std::string& out, std::string_view key, const std::optional<int>& value,
+                            std::string_view example) {
+  if (value) {
+    out += std::string(key) + " = " + std::to_string(*value) + "\n";
+  } else {
+    out += "# " + std::string(key) + " = " + std::string(example) + "\n";
+  }
+}
+
+void render_gossip(std::string& out, const NodeConfig& c) {
+  out += "\n[gossip]\n";
+  put(out, "Membership timing: \"lan\" (one data centre, fast detection) or \"wan\" (sites across regions).",
+      "profile", toml_quote(c.gossip_profile));
+  out += "# Overrides of the profile (defaults scale with the number of members):\n";
+  render_gossip_override(out, "probe_interval_ms", c.gossip_probe_interval_ms, "1000");
+  render_gossip_override(out, "probe_timeout_ms", c.gossip_probe_timeout_ms, "500");
+  render_gossip_override(out, "suspicion_mult", c.gossip_suspicion_mult, "4");
+  render_gossip_override(out, "gossip_interval_ms", c.gossip_interval_ms, "200");
+  render_gossip_override(out, "fanout", c.gossip_fanout, "3");
+  render_gossip_override(out, "retransmit_mult", c.gossip_retransmit_mult, "4");
+  render_gossip_override(out, "push_pull_interval_s", c.gossip_push_pull_interval_s, "30");
+  render_gossip_override(out, "dead_reap_after_s", c.gossip_dead_reap_after_s, "600");
+}
+
 void render_other_sections(std::string& out, const NodeConfig& c) {
   out += "\n[federation]\n";
   put(out, "Node ids (64 hex digits) of the peers admitted to this federation; seeds are added automatically.",
@@ -905,6 +952,7 @@ void render_other_sections(std::string& out, const NodeConfig& c) {
   put(out, "Memory offered to jobs: bytes, or a size such as \"512M\", \"16G\", \"1T\".", "memory",
       render_size(c.memory_bytes));
   render_gpus(out, c.gpus);
+  render_gossip(out, c);
   out += "\n[log]\n";
   put(out, "One of trace, debug, info, warn, error, off.", "level", toml_quote(c.log_level));
   put(out, "true: one JSON object per line (for log shippers); false: human-readable.", "json",

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -72,6 +73,18 @@ struct NodeConfig {
   std::uint32_t cpus = 1;                     // >= 1
   std::uint64_t memory_bytes = 1ULL << 30;    // TOML key "memory": size string ("16G") or integer bytes, >= 1
   std::vector<GpuDecl> gpus;                  // [[resources.gpus]]
+
+  // [gossip]: a profile, then optional overrides of its parameters
+  // (gossip/config.h); validated again by the gossip core at start.
+  std::string gossip_profile = "lan";           // lan | wan
+  std::optional<int> gossip_probe_interval_ms;  // 10..60000
+  std::optional<int> gossip_probe_timeout_ms;   // 1..60000
+  std::optional<int> gossip_suspicion_mult;     // 1..100
+  std::optional<int> gossip_interval_ms;        // 10..60000
+  std::optional<int> gossip_fanout;             // 1..32
+  std::optional<int> gossip_retransmit_mult;    // 1..20
+  std::optional<int> gossip_push_pull_interval_s;  // 1..86400
+  std::optional<int> gossip_dead_reap_after_s;     // 1..604800
 
   // [log]
   std::string log_level = "info";  // TOML key log.level: trace|debug|info|warn|error|off

@@ -45,6 +45,29 @@ std::optional<NodeId> event_subject(const CoreEvent& event) {
   return *id;
 }
 
+// The [gossip] profile with the config's overrides applied.
+Result<gossip::GossipConfig> gossip_config_from(const NodeConfig& c) {
+  using std::chrono::milliseconds;
+  using std::chrono::seconds;
+  gossip::GossipConfig g = c.gossip_profile == "wan" ? gossip::wan_config() : gossip::lan_config();
+  if (c.gossip_probe_interval_ms) {
+    // A probe must end within its protocol period (SWIM): the deadline follows.
+    g.probe_interval = milliseconds(*c.gossip_probe_interval_ms);
+    g.probe_deadline = g.probe_interval;
+    g.probe_timeout = std::min(g.probe_timeout, g.probe_deadline / 2);
+  }
+  if (c.gossip_probe_timeout_ms) g.probe_timeout = milliseconds(*c.gossip_probe_timeout_ms);
+  if (c.gossip_suspicion_mult) g.suspicion_mult = *c.gossip_suspicion_mult;
+  if (c.gossip_interval_ms) g.gossip_interval = milliseconds(*c.gossip_interval_ms);
+  if (c.gossip_fanout) g.gossip_fanout = static_cast<std::uint32_t>(*c.gossip_fanout);
+  if (c.gossip_retransmit_mult) g.retransmit_mult = *c.gossip_retransmit_mult;
+  if (c.gossip_push_pull_interval_s) g.push_pull_interval = seconds(*c.gossip_push_pull_interval_s);
+  if (c.gossip_dead_reap_after_s) g.dead_reap_after = seconds(*c.gossip_dead_reap_after_s);
+  Status valid = gossip::validate_gossip_config(g);
+  if (!valid.is_ok()) return invalid_argument(c.config_path + ": [gossip]: " + valid.message());
+  return g;
+}
+
 }  // namespace
 
 Daemon::Daemon(NodeConfig config, Identity identity, std::unique_ptr<Clock> clock)
@@ -108,8 +131,10 @@ NodeRecord Daemon::own_record() const {
 }
 
 Status Daemon::start_gossip() {
+  auto config = gossip_config_from(config_);
+  if (!config) return config.status();
   gossip::GossipOptions options;
-  options.config = gossip::lan_config();
+  options.config = *config;
   options.verifier = std::make_shared<Ed25519RecordVerifier>();
   options.admit = [this](const NodeId& key) { return transport_->peer_allowed(key); };
   for (const auto& seed : config_.seeds) {

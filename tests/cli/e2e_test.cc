@@ -246,6 +246,56 @@ TEST_F(EndToEndTest, GossipSpreadsMembershipBeyondSeeds) {
   EXPECT_NE(table.output.find("b *"), std::string::npos) << table.output;
 }
 
+// Fast failure detection for tests, through the [gossip] overrides.
+void set_fast_gossip(const std::string& dir) {
+  std::string t = read_file(dir + "/polderd.toml");
+  t.replace(t.find("profile = \"lan\""), 15,
+            "profile = \"lan\"\nprobe_interval_ms = 200\nsuspicion_mult = 2\ngossip_interval_ms = 100");
+  std::ofstream(dir + "/polderd.toml", std::ios::trunc) << t;
+}
+
+// The state and incarnation `dir`'s node reports for the member named `name`.
+std::pair<std::string, long> member_state(EndToEndTest* t, const std::string& dir, const std::string& name) {
+  std::string out = t->polder(dir, "--json nodes").output;
+  auto p = out.find("\"name\":\"" + name + "\"");
+  if (p == std::string::npos) return {"", -1};
+  auto start = out.rfind('{', p);
+  auto end = out.find('}', p);
+  std::string obj = out.substr(start, end - start);
+  auto sp = obj.find("\"state\":\"") + 9;
+  auto ip = obj.find("\"incarnation\":") + 14;
+  return {obj.substr(sp, obj.find('"', sp) - sp), std::stol(obj.substr(ip))};
+}
+
+TEST_F(EndToEndTest, KilledNodeIsDeclaredDeadAndRejoinsWithHigherIncarnation) {
+  std::vector<std::string> dirs;
+  for (const char* n : {"a", "b", "c", "d", "e"}) dirs.push_back(init_node(n));
+  for (const auto& d : dirs) {
+    set_fast_gossip(d);
+    for (const auto& peer : dirs) {
+      if (peer != d) add_seed(d, peer);
+    }
+  }
+  std::vector<std::unique_ptr<Daemon>> daemons;
+  for (const auto& d : dirs) daemons.push_back(std::make_unique<Daemon>(d + "/polderd.toml", d + "/polderd.log"));
+  ASSERT_TRUE(all_reach(this, dirs, 4, 20s)) << read_file(dirs[0] + "/polderd.log");
+  long incarnation_before = member_state(this, dirs[0], "e").second;
+
+  daemons[4].reset();  // SIGKILL: no leave, no goodbye
+  std::vector<std::string> survivors(dirs.begin(), dirs.begin() + 4);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(all_reach(this, survivors, 3, 15s)) << read_file(dirs[0] + "/polderd.log");
+  for (const auto& d : survivors) EXPECT_EQ(member_state(this, d, "e").first, "dead") << d;
+  std::printf("kill -9 to all 4 survivors marking it dead: %.1f s\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+
+  daemons[4] = std::make_unique<Daemon>(dirs[4] + "/polderd.toml", dirs[4] + "/polderd.log");
+  EXPECT_TRUE(all_reach(this, dirs, 4, 20s)) << read_file(dirs[4] + "/polderd.log");
+  auto [state, incarnation_after] = member_state(this, dirs[0], "e");
+  EXPECT_EQ(state, "alive");
+  EXPECT_GT(incarnation_after, incarnation_before);
+}
+
 bool all_reach(EndToEndTest* t, const std::vector<std::string>& dirs, int peers, std::chrono::seconds within) {
   auto end = std::chrono::steady_clock::now() + within;
   std::string want = "\"peers_reachable\":" + std::to_string(peers);

@@ -147,7 +147,7 @@ TEST(ConfigNode, UnknownKeyNamesKeyLineAndKnownKeys) {
 TEST(ConfigNode, UnknownTableNamesItAndKnownTables) {
   Status s = parse_error(kMinimalConfig + "\n[lgo]\nlevel = \"info\"\n");
   EXPECT_THAT(s.message(), AllOf(HasSubstr("polderd.toml:9: unknown key lgo"), HasSubstr("did you mean log?"),
-                                 HasSubstr("node, network, federation, client, resources, log")));
+                                 HasSubstr("node, network, federation, client, resources, gossip, log")));
 }
 
 TEST(ConfigNode, UnknownKeyInsideSeedNamesIndexedKey) {
@@ -242,6 +242,31 @@ TEST(ConfigNode, MemoryAcceptsIntegerBytes) {
   auto r = parse_node_config(kMinimalConfig + "[resources]\nmemory = 4096\n", "polderd.toml");
   ASSERT_TRUE(r.is_ok()) << r.status().message();
   EXPECT_EQ(r->memory_bytes, 4096u);
+}
+
+TEST(ConfigNode, GossipProfileAndOverridesParse) {
+  auto r = parse_node_config(kMinimalConfig + "[gossip]\nprofile = \"wan\"\nprobe_interval_ms = 250\nfanout = 4\n",
+                             "polderd.toml");
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  EXPECT_EQ(r->gossip_profile, "wan");
+  EXPECT_EQ(r->gossip_probe_interval_ms, 250);
+  EXPECT_EQ(r->gossip_fanout, 4);
+  EXPECT_FALSE(r->gossip_suspicion_mult.has_value());
+}
+
+TEST(ConfigNode, BadGossipValuesNamed) {
+  Status s = parse_error(kMinimalConfig + "[gossip]\nprofile = \"moon\"\nfanout = 0\n");
+  EXPECT_THAT(s.message(), HasSubstr("polderd.toml:9: gossip.profile"));
+  EXPECT_THAT(s.message(), HasSubstr("polderd.toml:10: gossip.fanout: 0 is out of range 1..32"));
+}
+
+TEST(ConfigNode, GossipOverridesRoundTrip) {
+  auto r = parse_node_config(kMinimalConfig + "[gossip]\nsuspicion_mult = 3\ndead_reap_after_s = 60\n", "polderd.toml");
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  auto again = parse_node_config(render_node_config(*r), "polderd.toml");
+  ASSERT_TRUE(again.is_ok()) << again.status().message();
+  EXPECT_EQ(again->gossip_suspicion_mult, 3);
+  EXPECT_EQ(again->gossip_dead_reap_after_s, 60);
 }
 
 TEST(ConfigNode, AllProblemsReportedInLineOrder) {
