@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -82,6 +83,25 @@ std::unique_ptr<polder::node::RpcClient> connect(const Options& o, int& rc) {
   return std::move(*client);
 }
 
+// Sends `payload` and returns the node's reply of type Reply. On failure
+// prints why and sets `rc` to the exit code.
+template <typename Reply>
+std::optional<Reply> request(const Options& o, polder::Payload payload, const char* what, int& rc) {
+  auto client = connect(o, rc);
+  if (!client) return std::nullopt;
+  auto reply = client->call(std::move(payload));
+  if (!reply) {
+    rc = fail(o, reply.status(), exit_code_for(reply.status()));
+    return std::nullopt;
+  }
+  auto* value = std::get_if<Reply>(&reply->payload);
+  if (!value) {
+    rc = fail(o, polder::internal_error(std::string("node sent an unexpected reply to ") + what), kExitNodeError);
+    return std::nullopt;
+  }
+  return std::move(*value);
+}
+
 int cmd_ping(const Options& o) {
   int rc = 0;
   auto client = connect(o, rc);
@@ -109,12 +129,8 @@ std::string human_duration(std::uint64_t ms) {
 
 int cmd_info(const Options& o) {
   int rc = 0;
-  auto client = connect(o, rc);
-  if (!client) return rc;
-  auto reply = client->call(polder::InfoRequest{});
-  if (!reply) return fail(o, reply.status(), exit_code_for(reply.status()));
-  const auto* info = std::get_if<polder::NodeInfo>(&reply->payload);
-  if (!info) return fail(o, polder::internal_error("node sent an unexpected reply to info"), kExitNodeError);
+  auto info = request<polder::NodeInfo>(o, polder::InfoRequest{}, "info", rc);
+  if (!info) return rc;
   if (o.json) {
     std::cout << json{{"ok", true},
                       {"node_id", info->node_id.hex()},
@@ -168,12 +184,8 @@ json member_json(const polder::MemberEntry& m) {
 
 int cmd_nodes(const Options& o) {
   int rc = 0;
-  auto client = connect(o, rc);
-  if (!client) return rc;
-  auto reply = client->call(polder::NodesRequest{});
-  if (!reply) return fail(o, reply.status(), exit_code_for(reply.status()));
-  const auto* list = std::get_if<polder::MemberList>(&reply->payload);
-  if (!list) return fail(o, polder::internal_error("node sent an unexpected reply to nodes"), kExitNodeError);
+  auto list = request<polder::MemberList>(o, polder::NodesRequest{}, "nodes", rc);
+  if (!list) return rc;
   if (o.json) {
     json members = json::array();
     for (const auto& m : list->members) members.push_back(member_json(m));
