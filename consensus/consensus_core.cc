@@ -413,31 +413,30 @@ void ConsensusCore::on_accept(const NodeId& from, const Accept& m) {
   rearm(*inst);
 }
 
-void ConsensusCore::on_promise(const NodeId& from, const Promise& m) {
-  Instance* inst = find(m.key);
+// The undecided instance `key` when `from` is one of its replicas: only
+// they vote (DESIGN.md invariant 5). Counts why a message is ignored.
+Instance* ConsensusCore::undecided_from_member(const InstanceKey& key, const NodeId& from) {
+  Instance* inst = find(key);
   if (inst == nullptr) {
     ++counters_.unknown_instance_ignored;
-    return;
+    return nullptr;
   }
   if (!is_member(inst->spec.replicas, from)) {
     ++counters_.non_member_ignored;
-    return;
+    return nullptr;
   }
-  if (inst->decided()) return;
+  return inst->decided() ? nullptr : inst;
+}
+
+void ConsensusCore::on_promise(const NodeId& from, const Promise& m) {
+  Instance* inst = undecided_from_member(m.key, from);
+  if (inst == nullptr) return;
   if (inst->proposer.on_promise(inst->spec.replicas, from, m)) start_accept(*inst);
 }
 
 void ConsensusCore::on_accepted(const NodeId& from, const Accepted& m) {
-  Instance* inst = find(m.key);
-  if (inst == nullptr) {
-    ++counters_.unknown_instance_ignored;
-    return;
-  }
-  if (!is_member(inst->spec.replicas, from)) {
-    ++counters_.non_member_ignored;
-    return;
-  }
-  if (inst->decided()) return;
+  Instance* inst = undecided_from_member(m.key, from);
+  if (inst == nullptr) return;
   if (inst->proposer.on_accepted(inst->spec.replicas, from, m)) {
     const Value value = inst->proposer.value();
     decide(*inst, value, /*first_hand=*/true);
@@ -445,16 +444,8 @@ void ConsensusCore::on_accepted(const NodeId& from, const Accepted& m) {
 }
 
 void ConsensusCore::on_reject(const NodeId& from, const Reject& m) {
-  Instance* inst = find(m.key);
-  if (inst == nullptr) {
-    ++counters_.unknown_instance_ignored;
-    return;
-  }
-  if (!is_member(inst->spec.replicas, from)) {
-    ++counters_.non_member_ignored;
-    return;
-  }
-  if (inst->decided()) return;
+  Instance* inst = undecided_from_member(m.key, from);
+  if (inst == nullptr) return;
   if (inst->proposer.on_reject(inst->spec.replicas, from, m)) back_off(*inst);
 }
 

@@ -158,6 +158,8 @@ class ConsensusCore : public Core {
   // Message handlers, one per Paxos message.
   void handle(const NodeId& from, const Message& message);
   void on_prepare(const NodeId& from, const Prepare& m);
+  // Guard shared by the phase-1/phase-2 replies: see the .cc.
+  Instance* undecided_from_member(const InstanceKey& key, const NodeId& from);
   void on_promise(const NodeId& from, const Promise& m);
   void on_accept(const NodeId& from, const Accept& m);
   void on_accepted(const NodeId& from, const Accepted& m);
