@@ -11,9 +11,12 @@
 #include <cstdio>
 #include <optional>
 #include <iostream>
+#include <thread>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include "node/config.h"
+#include "node/job_file.h"
 #include "node/rpc_client.h"
 
 namespace {
@@ -208,6 +211,319 @@ int cmd_nodes(const Options& o) {
   return kExitOk;
 }
 
+// ---- jobs ---------------------------------------------------------------------
+
+struct SubmitOptions {
+  std::string file;
+  std::uint32_t gpus = 0;
+  std::string gpu_type;
+  std::uint32_t cpus = 0;
+  std::string mem;
+  std::vector<std::string> inputs;
+  std::vector<std::string> regions;
+  std::vector<std::string> env;
+  std::string max_time;
+  std::string name;
+  std::uint32_t retries = 0;
+  bool retries_set = false;
+  bool wait = false;
+  std::vector<std::string> command;
+};
+
+std::string time_text(std::int64_t us) {
+  if (us <= 0) return "-";
+  std::time_t t = static_cast<std::time_t>(us / 1'000'000);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%H:%M:%S", std::localtime(&t));
+  return buf;
+}
+
+json view_json(const polder::JobView& v) {
+  return json{{"job_id", v.job_id.hex()},
+              {"name", v.name},
+              {"state", v.state},
+              {"attempt", v.attempt},
+              {"executor", v.executor ? json(v.executor->hex()) : json(nullptr)},
+              {"executor_name", v.executor_name},
+              {"origin", v.origin ? json(v.origin->hex()) : json(nullptr)},
+              {"exit_code", v.exit_code},
+              {"gpu_slots", v.gpu_slots},
+              {"failures", v.failures},
+              {"submitted_at_us", v.submitted_at_us},
+              {"started_at_us", v.started_at_us},
+              {"finished_at_us", v.finished_at_us},
+              {"command", v.command},
+              {"message", v.message}};
+}
+
+bool final_state(const std::string& s) { return s == "finished" || s == "failed" || s == "cancelled"; }
+
+// The job's exit status as this process's: 0 finished, the attempt's exit
+// code when it failed (1 when that was 0, e.g. a time-out), 1 cancelled.
+int job_exit(const polder::JobView& v) {
+  if (v.state == "finished") return 0;
+  if (v.state == "failed") return v.exit_code > 0 && v.exit_code < 256 ? v.exit_code : 1;
+  return 1;
+}
+
+// One job request over an open client; the node's JobMessage reply or a
+// printed failure (rc set).
+std::optional<polder::JobMessage> job_call(const Options& o, polder::node::RpcClient& client, polder::JobMessage m,
+                                           int& rc) {
+  auto reply = client.call(std::move(m));
+  if (!reply) {
+    rc = fail(o, reply.status(), exit_code_for(reply.status()));
+    return std::nullopt;
+  }
+  if (auto* err = std::get_if<polder::ErrorReply>(&reply->payload)) {
+    rc = fail(o, polder::Status(static_cast<StatusCode>(err->code), err->message), kExitNodeError);
+    return std::nullopt;
+  }
+  auto* job = std::get_if<polder::JobMessage>(&reply->payload);
+  if (!job) {
+    rc = fail(o, polder::internal_error("node sent an unexpected reply"), kExitNodeError);
+    return std::nullopt;
+  }
+  return std::move(*job);
+}
+
+std::optional<polder::JobId> job_id_arg(const Options& o, const std::string& text, int& rc) {
+  auto id = polder::JobId::from_hex(text);
+  if (!id) {
+    rc = fail(o, polder::invalid_argument("\"" + text + "\" is not a job id (64 hex digits, as `polder submit` printed)"),
+              kExitUsage);
+    return std::nullopt;
+  }
+  return *id;
+}
+
+polder::Result<polder::JobSpec> spec_from(const SubmitOptions& s) {
+  polder::JobSpec spec;
+  if (!s.file.empty()) {
+    auto f = polder::node::load_job_file(s.file);
+    if (!f) return f.status();
+    spec = std::move(*f);
+  }
+  if (!s.command.empty()) {
+    spec.command = s.command[0];
+    spec.args.assign(s.command.begin() + 1, s.command.end());
+  }
+  if (spec.command.empty()) {
+    return polder::invalid_argument("nothing to run: give -f job.toml or `-- COMMAND ARGS...`");
+  }
+  if (s.gpus) spec.resources.gpus = s.gpus;
+  if (!s.gpu_type.empty()) spec.resources.gpu_type = s.gpu_type;
+  if (s.cpus) spec.resources.cpus = s.cpus;
+  if (!s.mem.empty()) {
+    auto b = polder::node::parse_size_bytes(s.mem);
+    if (!b) return polder::invalid_argument("--mem: " + b.status().message());
+    spec.resources.memory_bytes = *b;
+  }
+  for (const auto& in : s.inputs) {
+    auto parsed = polder::node::parse_input(in);
+    if (!parsed) return polder::invalid_argument("--input: " + parsed.status().message());
+    spec.inputs.push_back(*parsed);
+  }
+  for (const auto& r : s.regions) spec.constraints.allowed_regions.push_back(r);
+  for (const auto& e : s.env) {
+    auto eq = e.find('=');
+    if (eq == std::string::npos || eq == 0) return polder::invalid_argument("--env: \"" + e + "\" is not KEY=VALUE");
+    spec.env.push_back({e.substr(0, eq), e.substr(eq + 1)});
+  }
+  if (!s.max_time.empty()) {
+    auto secs = polder::node::parse_duration_s(s.max_time);
+    if (!secs) return polder::invalid_argument("--max-time: " + secs.status().message());
+    spec.max_run_time_s = *secs;
+  }
+  if (!s.name.empty()) spec.name = s.name;
+  if (s.retries_set) spec.max_retries = s.retries;
+  return spec;
+}
+
+// Follows a job to its end: state changes on stderr, output on stdout.
+int follow(const Options& o, polder::node::RpcClient& client, const polder::JobId& id, bool print_states) {
+  int rc = 0;
+  std::string last_line;
+  std::uint64_t offset = 0;
+  std::uint32_t log_attempt = 0;
+  bool tty = ::isatty(2);
+  for (;;) {
+    polder::JobMessage q;
+    q.kind = polder::JobMessageKind::kStatus;
+    q.job_id = id;
+    auto st = job_call(o, client, q, rc);
+    if (!st) return rc;
+    if (st->jobs.empty()) return fail(o, polder::not_found("job vanished"), kExitNodeError);
+    const polder::JobView& v = st->jobs[0];
+    if (print_states) {
+      std::string line = v.state + (v.executor_name.empty() ? "" : " on " + v.executor_name) + " (attempt " +
+                         std::to_string(v.attempt) + ")" + (v.message.empty() ? "" : ": " + v.message);
+      if (line != last_line) {
+        std::fprintf(stderr, "%s[%s] %s\n", tty ? "\r\033[K" : "", time_text(v.updated_at_us).c_str(), line.c_str());
+        last_line = line;
+      }
+    }
+    bool final = final_state(v.state);
+    if (v.state == "running" || final) {
+      for (;;) {  // drain what is there now
+        polder::JobMessage l;
+        l.kind = polder::JobMessageKind::kLogs;
+        l.job_id = id;
+        l.offset = offset;
+        auto reply = client.call(l);
+        if (!reply) break;
+        auto* lm = std::get_if<polder::JobMessage>(&reply->payload);
+        if (!lm) break;  // no output yet
+        if (lm->attempt != log_attempt) {  // a new attempt starts its output from 0
+          if (log_attempt != 0) {
+            offset = 0;
+            log_attempt = lm->attempt;
+            continue;
+          }
+          log_attempt = lm->attempt;
+        }
+        if (!lm->data.empty()) {
+          std::fwrite(lm->data.data(), 1, lm->data.size(), stdout);
+          std::fflush(stdout);
+          offset += lm->data.size();
+        }
+        if (lm->data.empty() || lm->done) break;
+      }
+    }
+    if (final) {
+      if (o.json) std::cout << json{{"ok", true}, {"job", view_json(v)}}.dump() << "\n";
+      return job_exit(v);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
+int cmd_submit(const Options& o, const SubmitOptions& s) {
+  auto spec = spec_from(s);
+  if (!spec) return fail(o, spec.status(), kExitUsage);
+  int rc = 0;
+  auto client = connect(o, rc);
+  if (!client) return rc;
+  polder::JobMessage m;
+  m.kind = polder::JobMessageKind::kSubmit;
+  m.spec = std::move(*spec);
+  auto reply = job_call(o, *client, std::move(m), rc);
+  if (!reply) return rc;
+  if (!reply->job_id) return fail(o, polder::internal_error("node did not name the job"), kExitNodeError);
+  if (!s.wait) {
+    if (o.json) {
+      std::cout << json{{"ok", true}, {"job_id", reply->job_id->hex()}}.dump() << "\n";
+    } else {
+      std::printf("%s\n", reply->job_id->hex().c_str());
+    }
+    return kExitOk;
+  }
+  if (!o.json) std::fprintf(stderr, "job %s submitted\n", reply->job_id->hex().c_str());
+  return follow(o, *client, *reply->job_id, !o.json);
+}
+
+int cmd_status(const Options& o, const std::string& id_text) {
+  int rc = 0;
+  auto id = job_id_arg(o, id_text, rc);
+  if (!id) return rc;
+  auto client = connect(o, rc);
+  if (!client) return rc;
+  polder::JobMessage m;
+  m.kind = polder::JobMessageKind::kStatus;
+  m.job_id = *id;
+  auto reply = job_call(o, *client, std::move(m), rc);
+  if (!reply) return rc;
+  if (reply->jobs.empty()) return fail(o, polder::not_found("job unknown"), kExitNodeError);
+  const auto& v = reply->jobs[0];
+  if (o.json) {
+    std::cout << json{{"ok", true}, {"job", view_json(v)}}.dump() << "\n";
+    return kExitOk;
+  }
+  std::printf("job:       %s\nname:      %s\nstate:     %s\nattempt:   %u (failures %u)\nexecutor:  %s\n"
+              "gpus:      %s\nexit code: %s\nsubmitted: %s\nstarted:   %s\nfinished:  %s\ncommand:   %s\n"
+              "last:      %s\n",
+              v.job_id.hex().c_str(), v.name.c_str(), v.state.c_str(), v.attempt, v.failures,
+              v.executor_name.empty() ? "-" : v.executor_name.c_str(), v.gpu_slots.empty() ? "-" : v.gpu_slots.c_str(),
+              final_state(v.state) ? std::to_string(v.exit_code).c_str() : "-", time_text(v.submitted_at_us).c_str(),
+              time_text(v.started_at_us).c_str(), time_text(v.finished_at_us).c_str(), v.command.c_str(),
+              v.message.c_str());
+  return kExitOk;
+}
+
+int cmd_logs(const Options& o, const std::string& id_text, bool follow_flag) {
+  int rc = 0;
+  auto id = job_id_arg(o, id_text, rc);
+  if (!id) return rc;
+  auto client = connect(o, rc);
+  if (!client) return rc;
+  if (follow_flag) {
+    Options quiet = o;
+    quiet.json = false;
+    int code = follow(quiet, *client, *id, false);
+    return code <= kExitRefused && code != 0 && code != 1 ? code : kExitOk;
+  }
+  std::uint64_t offset = 0;
+  for (;;) {
+    polder::JobMessage m;
+    m.kind = polder::JobMessageKind::kLogs;
+    m.job_id = *id;
+    m.offset = offset;
+    auto reply = job_call(o, *client, std::move(m), rc);
+    if (!reply) return rc;
+    std::fwrite(reply->data.data(), 1, reply->data.size(), stdout);
+    offset += reply->data.size();
+    if (reply->data.empty() || reply->done) break;
+  }
+  return kExitOk;
+}
+
+int cmd_cancel(const Options& o, const std::string& id_text) {
+  int rc = 0;
+  auto id = job_id_arg(o, id_text, rc);
+  if (!id) return rc;
+  auto client = connect(o, rc);
+  if (!client) return rc;
+  polder::JobMessage m;
+  m.kind = polder::JobMessageKind::kCancel;
+  m.job_id = *id;
+  auto reply = job_call(o, *client, std::move(m), rc);
+  if (!reply) return rc;
+  if (o.json) {
+    std::cout << json{{"ok", true}, {"job", reply->jobs.empty() ? json(nullptr) : view_json(reply->jobs[0])}}.dump()
+              << "\n";
+  } else {
+    std::printf("cancel requested for %s (state now: %s)\n", id->hex().c_str(),
+                reply->jobs.empty() ? "unknown" : reply->jobs[0].state.c_str());
+  }
+  return kExitOk;
+}
+
+int cmd_list(const Options& o, const std::string& state, const std::string& node_filter) {
+  int rc = 0;
+  auto client = connect(o, rc);
+  if (!client) return rc;
+  polder::JobMessage m;
+  m.kind = polder::JobMessageKind::kList;
+  m.state_filter = state;
+  m.node_filter = node_filter;
+  auto reply = job_call(o, *client, std::move(m), rc);
+  if (!reply) return rc;
+  if (o.json) {
+    json jobs = json::array();
+    for (const auto& v : reply->jobs) jobs.push_back(view_json(v));
+    std::cout << json{{"ok", true}, {"jobs", jobs}, {"truncated", reply->truncated}}.dump() << "\n";
+    return kExitOk;
+  }
+  std::printf("%-14s %-16s %-10s %-4s %-14s %-5s %s\n", "JOB", "NAME", "STATE", "TRY", "NODE", "EXIT", "SUBMITTED");
+  for (const auto& v : reply->jobs) {
+    std::printf("%-14s %-16.16s %-10s %-4u %-14s %-5s %s\n", v.job_id.short_hex().c_str(), v.name.c_str(),
+                v.state.c_str(), v.attempt, v.executor_name.empty() ? "-" : v.executor_name.c_str(),
+                final_state(v.state) ? std::to_string(v.exit_code).c_str() : "-", time_text(v.submitted_at_us).c_str());
+  }
+  if (reply->truncated) std::printf("(truncated: more jobs than one reply holds; filter with --state/--node)\n");
+  return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -224,6 +540,38 @@ int main(int argc, char** argv) {
   auto* info = app.add_subcommand("info", "Show the node's id, name, version, uptime and peers");
   auto* nodes = app.add_subcommand("nodes", "List the federation's members as this node sees them: state, "
                                             "operator, region, GPUs free/total, queue, estimated RTT (* = this node)");
+  SubmitOptions so;
+  auto* submit = app.add_subcommand("submit", "Submit a job to the federation through this node; prints its id");
+  submit->add_option("-f,--file", so.file, "Job spec file (job.toml; flags override it)")->check(CLI::ExistingFile);
+  submit->add_option("--gpus", so.gpus, "GPUs the job needs")->check(CLI::Range(0, 4096));
+  submit->add_option("--gpu-type", so.gpu_type, "GPU model, e.g. H100 (default: any)");
+  submit->add_option("--cpus", so.cpus, "CPU cores (default 1 when nothing else is asked)")->check(CLI::Range(0, 1 << 20));
+  submit->add_option("--mem", so.mem, "Memory, e.g. 8G");
+  submit->add_option("--input", so.inputs, "Input dataset NAME@SITE:SIZE (repeatable), e.g. imagenet@dc-a:40G");
+  submit->add_option("--region", so.regions, "Run only in this region (repeatable)");
+  submit->add_option("--env", so.env, "Environment variable KEY=VALUE for the job (repeatable)");
+  submit->add_option("--max-time", so.max_time, "Maximum run time (90s, 30m, 1h, 2d); default: the node's");
+  submit->add_option("--name", so.name, "Job name (default: the command)");
+  submit->add_option("--retries", so.retries, "Run again this many times if it fails")
+      ->check(CLI::Range(0, 100))->each([&](const std::string&) { so.retries_set = true; });
+  submit->add_flag("--wait", so.wait,
+                   "Follow the job (queued -> placed -> running -> finished) with its output, "
+                   "and exit with the job's exit status");
+  submit->add_option("command", so.command, "-- COMMAND ARGS...: what to run");
+  std::string job_id_text;
+  bool follow_flag = false;
+  auto* status = app.add_subcommand("status", "Show a job's state, from any node");
+  status->add_option("job", job_id_text, "Job id (64 hex digits)")->required();
+  auto* logs = app.add_subcommand("logs", "Print a job's output (stdout and stderr), from any node");
+  logs->add_option("job", job_id_text, "Job id")->required();
+  logs->add_flag("-f,--follow", follow_flag, "Keep printing output until the job ends");
+  auto* cancel = app.add_subcommand("cancel", "Cancel a job (stops it if it runs)");
+  cancel->add_option("job", job_id_text, "Job id")->required();
+  std::string state_filter, node_filter;
+  auto* list = app.add_subcommand("list", "List the federation's jobs known to the live nodes");
+  list->add_option("--state", state_filter, "Only jobs in this state")
+      ->check(CLI::IsMember({"queued", "placed", "running", "finished", "failed", "cancelled"}));
+  list->add_option("--node", node_filter, "Only jobs run by this node (name or id prefix)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -233,5 +581,10 @@ int main(int argc, char** argv) {
   if (*ping) return cmd_ping(o);
   if (*info) return cmd_info(o);
   if (*nodes) return cmd_nodes(o);
+  if (*submit) return cmd_submit(o, so);
+  if (*status) return cmd_status(o, job_id_text);
+  if (*logs) return cmd_logs(o, job_id_text, follow_flag);
+  if (*cancel) return cmd_cancel(o, job_id_text);
+  if (*list) return cmd_list(o, state_filter, node_filter);
   return kExitUsage;
 }

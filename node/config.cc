@@ -551,6 +551,17 @@ const KeyRule<NodeConfig> kGossipKeys[] = {
      [](const Field& f, NodeConfig& c) { assign(c.gossip_dead_reap_after_s, get_int(f, 1, 604'800)); }},
 };
 
+const KeyRule<NodeConfig> kJobsKeys[] = {
+    {"default_max_time_s", kOptional,
+     [](const Field& f, NodeConfig& c) { assign(c.jobs_default_max_time_s, get_int(f, 1, 7'776'000)); }},
+    {"log_cap", kOptional,
+     [](const Field& f, NodeConfig& c) { assign(c.jobs_log_cap_bytes, get_size(f, 1024, std::uint64_t{1} << 34)); }},
+    {"replicas", kOptional, [](const Field& f, NodeConfig& c) { assign(c.jobs_replicas, get_int(f, 1, 7)); }},
+    {"reservation_ttl_ms", kOptional,
+     [](const Field& f, NodeConfig& c) { assign(c.jobs_reservation_ttl_ms, get_int(f, 100, 300'000)); }},
+    {"work_dir", kOptional, [](const Field& f, NodeConfig& c) { assign(c.jobs_work_dir, get_string(f)); }},
+};
+
 const KeyRule<NodeConfig> kLogKeys[] = {
     {"level", kOptional, [](const Field& f, NodeConfig& c) { assign(c.log_level, get_choice(f, kLogLevels)); }},
     {"json", kOptional, [](const Field& f, NodeConfig& c) { assign(c.log_json, get_bool(f)); }},
@@ -564,7 +575,7 @@ struct Section {
 const Section kSections[] = {
     {"node", kNodeKeys},         {"network", kNetworkKeys}, {"federation", kFederationKeys},
     {"client", kClientKeys},     {"resources", kResourcesKeys}, {"gossip", kGossipKeys},
-    {"log", kLogKeys},
+    {"jobs", kJobsKeys},         {"log", kLogKeys},
 };
 
 void check_sections(const toml::table& root, NodeConfig& cfg, Problems& problems) {
@@ -627,6 +638,7 @@ void finish_node_config(const toml::table& root, const fs::path& base_dir, NodeC
   for (const auto& seed : c.seeds) add_unique(c.members, seed.key);  // the daemon admits members only
   c.data_dir = resolve(base_dir, c.data_dir);
   c.key_file = resolve(base_dir, c.key_file);
+  c.jobs_work_dir = c.jobs_work_dir.empty() ? (fs::path(c.data_dir) / "work").string() : resolve(base_dir, c.jobs_work_dir);
 }
 
 // Parse errors carry their own line; everything else here is a bug in toml++
@@ -953,6 +965,20 @@ void render_other_sections(std::string& out, const NodeConfig& c) {
       render_size(c.memory_bytes));
   render_gpus(out, c.gpus);
   render_gossip(out, c);
+  out += "\n[jobs]\n";
+  put(out, "Maximum run time of a job that names none (seconds); the executor enforces it.", "default_max_time_s",
+      std::to_string(c.jobs_default_max_time_s));
+  put(out, "stdout+stderr kept per job attempt; output beyond it is dropped.", "log_cap",
+      render_size(c.jobs_log_cap_bytes));
+  put(out, "Replica set size of jobs submitted here (1..7; they vote on who runs the job).", "replicas",
+      std::to_string(c.jobs_replicas));
+  put(out, "An executor's unconfirmed reservation expires after this (ms).", "reservation_ttl_ms",
+      std::to_string(c.jobs_reservation_ttl_ms));
+  if (c.jobs_work_dir.empty() || c.jobs_work_dir == (fs::path(c.data_dir) / "work").string()) {
+    out += "# Where job attempts run (default: <data_dir>/work):\n# work_dir = \"/var/lib/polder/work\"\n";
+  } else {
+    put(out, "Where job attempts run.", "work_dir", toml_quote(c.jobs_work_dir));
+  }
   out += "\n[log]\n";
   put(out, "One of trace, debug, info, warn, error, off.", "level", toml_quote(c.log_level));
   put(out, "true: one JSON object per line (for log shippers); false: human-readable.", "json",

@@ -1,5 +1,8 @@
 #include "node/core_host.h"
 
+#include <csignal>
+#include <cstdlib>
+
 #include <spdlog/spdlog.h>
 
 namespace polder::node {
@@ -20,7 +23,10 @@ CoreHost::CoreHost(std::string name, std::unique_ptr<Core> core, NodeId self, St
       codec_(codec),
       committer_(storage),
       wrap_(std::move(wrap)),
-      sink_(std::move(sink)) {}
+      sink_(std::move(sink)) {
+  const char* fault = std::getenv(kKillAfterPersistEnv);
+  kill_after_persist_ = fault != nullptr && name_ == fault;
+}
 
 void CoreHost::queue(Effects effects) {
   if (!effects.persist.empty()) {
@@ -60,6 +66,12 @@ Status CoreHost::flush(std::int64_t wall_us) {
       events_.clear();
       return Status(s.code(), name_ + ": durable write failed, stopping so no unpersisted promise leaves: " +
                                   s.message());
+    }
+    if (kill_after_persist_ && !outbox_.empty()) {
+      // Fault injection for tests: die between the durable write and the reply.
+      spdlog::critical("{}: {} set: killing this process after a durable write, before its replies",
+                       name_, kKillAfterPersistEnv);
+      std::raise(SIGKILL);
     }
   }
   for (auto& m : outbox_) {

@@ -36,6 +36,11 @@
 
 namespace polder::node {
 
+// Fault injection for tests: a host whose name equals this variable's value
+// kills its process (SIGKILL) right after its first durable write that has
+// replies waiting, before any of them is sent.
+inline constexpr const char* kKillAfterPersistEnv = "POLDER_FAULT_KILL_AFTER_PERSIST";
+
 class CoreHost {
  public:
   // Wraps a core's message bytes into the envelope payload for this core.
@@ -82,6 +87,7 @@ class CoreHost {
   bool ticked_once_ = false;
   std::uint64_t next_message_id_ = 1;
   std::uint64_t messages_sent_ = 0;
+  bool kill_after_persist_ = false;
 };
 
 }  // namespace polder::node

@@ -107,6 +107,8 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const NodeConfig& config, std::uni
     POLDER_RETURN_IF_ERROR(d->transport_->connect_peer(seed.key, seed.address));
   }
   POLDER_RETURN_IF_ERROR(d->start_gossip());
+  POLDER_RETURN_IF_ERROR(d->start_consensus());
+  POLDER_RETURN_IF_ERROR(d->start_jobs());
   spdlog::info("node {} ({}) listening for peers on {} and clients on {}; {} seed peer(s), {} member key(s), "
                "{} client key(s); gossip incarnation {}",
                config.name, d->id().short_hex(), config.listen, config.client_listen, config.seeds.size(),
@@ -124,7 +126,12 @@ NodeRecord Daemon::own_record() const {
   r.operator_name = config_.operator_name;
   r.region = config_.region;
   r.address = config_.advertise.empty() ? config_.listen : config_.advertise;
-  for (const auto& gpu : config_.gpus) r.accelerators.push_back({gpu.type, gpu.count, gpu.count});
+  if (jobs_) {
+    r.accelerators = jobs_->accelerators();
+    r.queue_length = jobs_->queue_length();
+  } else {
+    for (const auto& gpu : config_.gpus) r.accelerators.push_back({gpu.type, gpu.count, gpu.count});
+  }
   r.cpus = config_.cpus;
   r.memory_bytes = config_.memory_bytes;
   return r;
@@ -157,17 +164,94 @@ Status Daemon::start_gossip() {
   return Status::ok();
 }
 
+Status Daemon::start_consensus() {
+  auto durable = storage_->load_all(Column::kAcceptor);
+  if (!durable) return durable.status();
+  consensus::ConsensusOptions options;
+  auto core = consensus::ConsensusCore::create(id(), options, *durable, clock_->wall_us() ^ 0x51ed270b27a1c5e3ULL);
+  if (!core) return Status(core.status().code(), "consensus: " + core.status().message());
+  consensus_ = core->get();
+  consensus_host_ = std::make_unique<CoreHost>(
+      "consensus", std::move(*core), id(), *storage_, *transport_, codec_,
+      [](Bytes b) { return Payload(ConsensusPayload{std::move(b)}); },
+      [this](const CoreEvent& e) { on_consensus_event(e); });
+  if (!durable->empty()) spdlog::info("consensus: restored {} acceptor record(s)", durable->size());
+  return Status::ok();
+}
+
+Status Daemon::start_jobs() {
+  JobManagerDeps deps;
+  deps.self = id();
+  deps.config = &config_;
+  deps.storage = storage_.get();
+  deps.gossip = gossip_;
+  deps.consensus = consensus_;
+  deps.consensus_host = consensus_host_.get();
+  deps.send = [this](const NodeId& to, JobMessage m) { send_job(to, std::move(m)); };
+  deps.reply = [this](const ClientRef& c, Payload p) { reply_client(c, std::move(p)); };
+  auto jobs = JobManager::create(std::move(deps), clock_->now(), clock_->wall_us());
+  if (!jobs) return jobs.status();
+  jobs_ = std::move(*jobs);
+  return Status::ok();
+}
+
+void Daemon::send_job(const NodeId& to, JobMessage message) {
+  auto bytes = codec_.encode(envelope(std::move(message), 0));
+  if (!bytes) {
+    spdlog::error("cannot encode a job message: {}", bytes.status().to_string());
+    return;
+  }
+  Status s = transport_->send_to_peer(to, *bytes);
+  if (!s.is_ok()) spdlog::debug("job message to {}: {}", to.short_hex(), s.message());
+}
+
+void Daemon::reply_client(const ClientRef& client, Payload payload) {
+  auto bytes = codec_.encode(envelope(std::move(payload), client.message_id));
+  if (!bytes) {
+    spdlog::error("cannot encode reply: {}", bytes.status().to_string());
+    bytes = codec_.encode(envelope(ErrorReply{static_cast<std::uint16_t>(bytes.status().code()),
+                                              "reply too large: " + bytes.status().message()},
+                                   client.message_id));
+    if (!bytes) return;
+  }
+  Status sent = transport_->reply_to_client(client.routing_id, *bytes);
+  if (!sent.is_ok()) spdlog::debug("client reply: {}", sent.to_string());
+}
+
+void Daemon::on_consensus_event(const CoreEvent& event) {
+  auto chosen = consensus::parse_chosen_event(event);
+  if (!chosen) return;
+  jobs_->on_chosen(*chosen, clock_->now(), clock_->wall_us());
+}
+
+void Daemon::publish_own_record(Instant now) {
+  constexpr auto kRepublishMin = std::chrono::milliseconds(250);
+  if (now - record_published_at_ < kRepublishMin || !jobs_->take_capacity_changed()) return;
+  record_published_at_ = now;
+  auto record = seal_gossiped_record(identity_, own_record());
+  if (!record) return;
+  Status published;
+  gossip_host_->apply(gossip_->set_own_record(*record, now, &published));
+  if (!published.is_ok()) spdlog::warn("own record refused: {}", published.message());
+}
+
 Status Daemon::turn(Instant now) {
   gossip_host_->deliver_loopback(now);
   gossip_host_->tick_if_due(now);
-  return gossip_host_->flush(clock_->wall_us());
+  consensus_host_->deliver_loopback(now);
+  consensus_host_->tick_if_due(now);
+  jobs_->tick(now, clock_->wall_us());
+  publish_own_record(now);
+  POLDER_RETURN_IF_ERROR(gossip_host_->flush(clock_->wall_us()));
+  return consensus_host_->flush(clock_->wall_us());
 }
 
 Status Daemon::run(const std::atomic<bool>& stop) {
   Status failure;
   while (!stop.load(std::memory_order_relaxed) && failure.is_ok()) {
     auto timeout = std::chrono::milliseconds(kPollTimeoutMax);
-    if (auto wake = gossip_host_->next_wake()) {
+    for (auto wake : {gossip_host_->next_wake(), consensus_host_->next_wake(), jobs_->next_wake()}) {
+      if (!wake) continue;
       auto until = std::chrono::duration_cast<std::chrono::milliseconds>(*wake - clock_->now());
       timeout = std::clamp(until, std::chrono::milliseconds(0), timeout);
     }
@@ -215,6 +299,10 @@ void Daemon::handle(const Inbound& in) {
     handle_client(in, std::move(*decoded));
   } else if (auto* g = std::get_if<GossipPayload>(&decoded->payload)) {
     gossip_host_->deliver(in.from, g->bytes, clock_->now());
+  } else if (auto* c = std::get_if<ConsensusPayload>(&decoded->payload)) {
+    consensus_host_->deliver(in.from, c->bytes, clock_->now());
+  } else if (auto* j = std::get_if<JobMessage>(&decoded->payload)) {
+    jobs_->on_peer(in.from, std::move(*j), clock_->now(), clock_->wall_us());
   }
 }
 
@@ -226,6 +314,10 @@ void Daemon::handle_client(const Inbound& in, Envelope request) {
     reply_payload = info();
   } else if (std::holds_alternative<NodesRequest>(request.payload)) {
     reply_payload = member_list();
+  } else if (auto* job = std::get_if<JobMessage>(&request.payload)) {
+    jobs_->on_client(ClientRef{in.routing_id, request.message_id}, in.from, std::move(*job), clock_->now(),
+                     clock_->wall_us());
+    return;
   } else {
     reply_payload = ErrorReply{static_cast<std::uint16_t>(StatusCode::kInvalidArgument),
                                "this request is not served on the client channel"};

@@ -15,10 +15,12 @@
 #include <atomic>
 #include <memory>
 
+#include "consensus/consensus_core.h"
 #include "gossip/gossip_core.h"
 #include "node/clock.h"
 #include "node/config.h"
 #include "node/core_host.h"
+#include "node/jobs.h"
 #include "node/storage.h"
 #include "node/transport.h"
 #include "protocol/codec.h"
@@ -40,6 +42,12 @@ class Daemon {
  private:
   Daemon(NodeConfig config, Identity identity, std::unique_ptr<Clock> clock);
   Status start_gossip();
+  Status start_consensus();
+  Status start_jobs();
+  void publish_own_record(Instant now);
+  void on_consensus_event(const CoreEvent& event);
+  void send_job(const NodeId& to, JobMessage message);
+  void reply_client(const ClientRef& client, Payload payload);
   NodeRecord own_record() const;
   Status turn(Instant now);
   void handle(const Inbound& in);
@@ -57,6 +65,10 @@ class Daemon {
   Instant started_at_;
   gossip::GossipCore* gossip_ = nullptr;  // owned by gossip_host_
   std::unique_ptr<CoreHost> gossip_host_;
+  consensus::ConsensusCore* consensus_ = nullptr;  // owned by consensus_host_
+  std::unique_ptr<CoreHost> consensus_host_;
+  std::unique_ptr<JobManager> jobs_;
+  Instant record_published_at_;
 };
 
 }  // namespace polder::node

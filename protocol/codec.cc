@@ -211,6 +211,131 @@ Result<JobSpec> read_job_spec(wire::JobSpec::Reader b) {
   return s;
 }
 
+// ---- job messages ---------------------------------------------------------
+
+template <typename Tag>
+Result<std::optional<Id32<Tag>>> optional_id(capnp::Data::Reader data, const char* field) {
+  if (data.size() == 0) return std::optional<Id32<Tag>>();
+  auto id = Id32<Tag>::from_bytes(std::span<const std::uint8_t>(data.begin(), data.size()));
+  if (!id) return invalid_argument(std::string(field) + ": " + id.status().message());
+  return std::optional<Id32<Tag>>(*id);
+}
+
+template <typename Tag>
+capnp::Data::Reader optional_data(const std::optional<Id32<Tag>>& id) {
+  if (!id) return capnp::Data::Reader();
+  return as_data(id->span());
+}
+
+void build_job_view(wire::JobView::Builder b, const JobView& v) {
+  b.setJobId(as_data(v.job_id.span()));
+  b.setName(v.name);
+  b.setState(v.state);
+  b.setAttempt(v.attempt);
+  b.setExecutor(optional_data(v.executor));
+  b.setExecutorName(v.executor_name);
+  b.setOrigin(optional_data(v.origin));
+  b.setExitCode(v.exit_code);
+  b.setSubmittedAtUs(v.submitted_at_us);
+  b.setStartedAtUs(v.started_at_us);
+  b.setFinishedAtUs(v.finished_at_us);
+  b.setMessage(v.message);
+  b.setGpuSlots(v.gpu_slots);
+  b.setUpdatedAtUs(v.updated_at_us);
+  b.setCommand(v.command);
+  b.setFailures(v.failures);
+}
+
+Result<JobView> read_job_view(wire::JobView::Reader b) {
+  JobView v;
+  auto id = Id32<JobIdTag>::from_bytes(std::span<const std::uint8_t>(b.getJobId().begin(), b.getJobId().size()));
+  if (!id) return invalid_argument("job view jobId: " + id.status().message());
+  v.job_id = *id;
+  v.name = to_string(b.getName());
+  v.state = to_string(b.getState());
+  v.attempt = b.getAttempt();
+  auto executor = optional_id<NodeIdTag>(b.getExecutor(), "job view executor");
+  if (!executor) return executor.status();
+  v.executor = *executor;
+  v.executor_name = to_string(b.getExecutorName());
+  auto origin = optional_id<NodeIdTag>(b.getOrigin(), "job view origin");
+  if (!origin) return origin.status();
+  v.origin = *origin;
+  v.exit_code = b.getExitCode();
+  v.submitted_at_us = b.getSubmittedAtUs();
+  v.started_at_us = b.getStartedAtUs();
+  v.finished_at_us = b.getFinishedAtUs();
+  v.message = to_string(b.getMessage());
+  v.gpu_slots = to_string(b.getGpuSlots());
+  v.updated_at_us = b.getUpdatedAtUs();
+  v.command = to_string(b.getCommand());
+  v.failures = b.getFailures();
+  return v;
+}
+
+void build_job_message(wire::JobMessage::Builder b, const JobMessage& m) {
+  b.setKind(static_cast<std::uint16_t>(m.kind));
+  b.setRequestId(m.request_id);
+  b.setJobId(optional_data(m.job_id));
+  b.setAttempt(m.attempt);
+  b.setHasSpec(m.spec.has_value());
+  if (m.spec) build_job_spec(b.initSpec(), *m.spec);
+  b.setOrigin(optional_data(m.origin));
+  auto replicas = b.initReplicas(static_cast<unsigned>(m.replicas.size()));
+  for (unsigned i = 0; i < m.replicas.size(); ++i) replicas.set(i, as_data(m.replicas[i].span()));
+  b.setReservation(m.reservation);
+  b.setGranted(m.granted);
+  b.setGpuSlots(m.gpu_slots);
+  auto jobs = b.initJobs(static_cast<unsigned>(m.jobs.size()));
+  for (unsigned i = 0; i < m.jobs.size(); ++i) build_job_view(jobs[i], m.jobs[i]);
+  b.setData(as_data(m.data));
+  b.setOffset(m.offset);
+  b.setDone(m.done);
+  b.setMessage(m.message);
+  b.setStateFilter(m.state_filter);
+  b.setNodeFilter(m.node_filter);
+  b.setTruncated(m.truncated);
+}
+
+Result<JobMessage> read_job_message(wire::JobMessage::Reader b) {
+  JobMessage m;
+  m.kind = static_cast<JobMessageKind>(b.getKind());
+  m.request_id = b.getRequestId();
+  auto job = optional_id<JobIdTag>(b.getJobId(), "job message jobId");
+  if (!job) return job.status();
+  m.job_id = *job;
+  m.attempt = b.getAttempt();
+  if (b.getHasSpec()) {
+    auto spec = read_job_spec(b.getSpec());
+    if (!spec) return spec.status();
+    m.spec = std::move(*spec);
+  }
+  auto origin = optional_id<NodeIdTag>(b.getOrigin(), "job message origin");
+  if (!origin) return origin.status();
+  m.origin = *origin;
+  for (auto r : b.getReplicas()) {
+    auto id = to_node_id(r, "job message replica");
+    if (!id) return id.status();
+    m.replicas.push_back(*id);
+  }
+  m.reservation = b.getReservation();
+  m.granted = b.getGranted();
+  m.gpu_slots = to_string(b.getGpuSlots());
+  for (auto v : b.getJobs()) {
+    auto view = read_job_view(v);
+    if (!view) return view.status();
+    m.jobs.push_back(std::move(*view));
+  }
+  m.data = to_bytes(b.getData());
+  m.offset = b.getOffset();
+  m.done = b.getDone();
+  m.message = to_string(b.getMessage());
+  m.state_filter = to_string(b.getStateFilter());
+  m.node_filter = to_string(b.getNodeFilter());
+  m.truncated = b.getTruncated();
+  return m;
+}
+
 // ---- signed record --------------------------------------------------------
 
 void build_signed_record(wire::SignedRecord::Builder b, const SignedRecord& v) {
@@ -298,6 +423,7 @@ void build_payload(wire::Envelope::Payload::Builder p, const Payload& payload) {
         list[i].setIsSelf(m.is_self);
       }
     }
+    void operator()(const JobMessage& v) { build_job_message(p.initJob(), v); }
     void operator()(const GossipPayload& v) { p.setGossip(as_data(v.bytes)); }
     void operator()(const ConsensusPayload& v) { p.setConsensus(as_data(v.bytes)); }
     void operator()(const UnknownPayload&) {
@@ -333,6 +459,11 @@ Result<Payload> read_payload(wire::Envelope::Payload::Reader p) {
     case wire::Envelope::Payload::NODES_REPLY: return read_member_list(p.getNodesReply());
     case wire::Envelope::Payload::GOSSIP: return Payload(GossipPayload{to_bytes(p.getGossip())});
     case wire::Envelope::Payload::CONSENSUS: return Payload(ConsensusPayload{to_bytes(p.getConsensus())});
+    case wire::Envelope::Payload::JOB: {
+      auto m = read_job_message(p.getJob());
+      if (!m) return m.status();
+      return Payload(std::move(*m));
+    }
   }
   return Payload(UnknownPayload{static_cast<std::uint16_t>(p.which())});
 }
@@ -407,6 +538,16 @@ Result<Bytes> encode_job_spec(const JobSpec& spec, const CodecLimits& limits) {
 
 Result<JobSpec> decode_job_spec(std::span<const std::uint8_t> bytes, const CodecLimits& limits) {
   return read_message<wire::JobSpec, JobSpec>(bytes, limits, "job spec", read_job_spec);
+}
+
+Result<Bytes> encode_job_message(const JobMessage& message_value, const CodecLimits& limits) {
+  capnp::MallocMessageBuilder message;
+  build_job_message(message.initRoot<wire::JobMessage>(), message_value);
+  return finish(message, limits);
+}
+
+Result<JobMessage> decode_job_message(std::span<const std::uint8_t> bytes, const CodecLimits& limits) {
+  return read_message<wire::JobMessage, JobMessage>(bytes, limits, "job message", read_job_message);
 }
 
 }  // namespace polder

@@ -56,5 +56,8 @@ Result<Bytes> encode_signed_record(const SignedRecord& record, const CodecLimits
 Result<SignedRecord> decode_signed_record(std::span<const std::uint8_t> bytes, const CodecLimits& limits = {});
 Result<Bytes> encode_job_spec(const JobSpec& spec, const CodecLimits& limits = {});
 Result<JobSpec> decode_job_spec(std::span<const std::uint8_t> bytes, const CodecLimits& limits = {});
+// A JobMessage on its own: how a node stores its job records (Column::kJobs).
+Result<Bytes> encode_job_message(const JobMessage& message, const CodecLimits& limits = {});
+Result<JobMessage> decode_job_message(std::span<const std::uint8_t> bytes, const CodecLimits& limits = {});
 
 }  // namespace polder

@@ -103,19 +103,52 @@ struct MemberList {
   bool truncated = false;
 };
 
+// The job protocol (one envelope payload, `kind` says which message).
+// Client channel: kSubmit/kStatus/kLogs/kCancel/kList, answered by kReply
+// (or an ErrorReply). Peer channel: the rest, between nodes.
+enum class JobMessageKind : std::uint16_t {
+  kSubmit = 1,       // client -> node: spec. Reply: jobs[0] (id, state queued)
+  kStatus = 2,       // client -> node: job_id. Reply: jobs[0]
+  kLogs = 3,         // client -> node: job_id, offset. Reply: data, offset, done
+  kCancel = 4,       // client -> node: job_id. Reply: jobs[0]
+  kList = 5,         // client -> node: state/node filters. Reply: jobs
+  kReply = 6,        // node -> client
+  kReplicate = 20,   // origin -> replicas: spec, origin, replicas, jobs[0]
+  kReserve = 21,     // proposer -> candidate: job_id, attempt, spec (resources)
+  kReserveReply = 22,// candidate -> proposer: granted, reservation, gpu_slots, message
+  kRelease = 23,     // proposer -> candidate: reservation no longer wanted
+  kUpdate = 24,      // executor/holder -> holders: jobs[0], the job's new state
+  kQuery = 25,       // node -> node: job_id (empty: all), filters
+  kQueryReply = 26,  // jobs, truncated
+  kFetchLogs = 27,   // node -> executor: job_id, attempt, offset
+  kLogsReply = 28,   // data, offset, done, message
+  kCancelJob = 29,   // node -> holders and executor: job_id
+};
+
+struct JobView {
+  JobId job_id;
+  std::string name;
+  std::string state;
+  std::uint32_t attempt = 0;
+  std::optional<NodeId> executor;
+  std::string executor_name;
+  std::optional<NodeId> origin;
+  std::int32_t exit_code = 0;
+  std::int64_t submitted_at_us = 0;
+  std::int64_t started_at_us = 0;
+  std::int64_t finished_at_us = 0;
+  std::string message;
+  std::string gpu_slots;
+  std::int64_t updated_at_us = 0;
+  std::string command;
+  std::uint32_t failures = 0;
+  bool operator==(const JobView&) const = default;
+};
+
 // A payload union member this build does not know: ignored and counted.
 struct UnknownPayload { std::uint16_t ordinal = 0; };
 
-using Payload = std::variant<Ping, Pong, InfoRequest, NodeInfo, SignedRecord, ErrorReply, GossipPayload,
-                             ConsensusPayload, NodesRequest, MemberList, UnknownPayload>;
 
-struct Envelope {
-  std::uint16_t version = kProtocolVersion;
-  NodeId sender;
-  std::uint64_t message_id = 0;
-  std::int64_t timestamp_us = 0;
-  Payload payload;
-};
 
 struct KeyValue {
   std::string key;
@@ -163,6 +196,39 @@ struct JobSpec {
   std::int64_t submitted_at_us = 0;
   std::uint64_t nonce = 0;
   bool operator==(const JobSpec&) const = default;
+};
+
+struct JobMessage {
+  JobMessageKind kind = JobMessageKind::kReply;
+  std::uint64_t request_id = 0;
+  std::optional<JobId> job_id;
+  std::uint32_t attempt = 0;
+  std::optional<JobSpec> spec;
+  std::optional<NodeId> origin;
+  std::vector<NodeId> replicas;
+  std::uint64_t reservation = 0;
+  bool granted = false;
+  std::string gpu_slots;
+  std::vector<JobView> jobs;
+  Bytes data;
+  std::uint64_t offset = 0;
+  bool done = false;
+  std::string message;
+  std::string state_filter;
+  std::string node_filter;
+  bool truncated = false;
+  bool operator==(const JobMessage&) const = default;
+};
+
+using Payload = std::variant<Ping, Pong, InfoRequest, NodeInfo, SignedRecord, ErrorReply, GossipPayload,
+                             ConsensusPayload, NodesRequest, MemberList, JobMessage, UnknownPayload>;
+
+struct Envelope {
+  std::uint16_t version = kProtocolVersion;
+  NodeId sender;
+  std::uint64_t message_id = 0;
+  std::int64_t timestamp_us = 0;
+  Payload payload;
 };
 
 }  // namespace polder

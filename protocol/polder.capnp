@@ -32,6 +32,11 @@ struct Envelope {
     consensus @11 :Data;
     nodesRequest @12 :Void;
     nodesReply @13 :MemberList;
+    # Jobs: client requests and replies (submit, status, logs, cancel,
+    # list) and the node-to-node job protocol (replicate, reserve, update,
+    # query, logs, cancel). `kind` says which; see JobMessageKind in
+    # protocol/messages.h.
+    job @14 :JobMessage;
   }
 }
 
@@ -155,4 +160,48 @@ struct Constraints {
   deniedRegions @1 :List(Text);
   allowedOperators @2 :List(Text);
   deniedOperators @3 :List(Text);
+}
+
+# One message of the job protocol. A flat struct: `kind` says which fields
+# matter (protocol/messages.h documents each kind).
+struct JobMessage {
+  kind @0 :UInt16;
+  requestId @1 :UInt64;       # a reply echoes its request's id
+  jobId @2 :Data;             # 32 bytes, or empty
+  attempt @3 :UInt32;
+  hasSpec @4 :Bool;
+  spec @5 :JobSpec;
+  origin @6 :Data;            # the node the job was submitted to
+  replicas @7 :List(Data);    # the job's replica set (consensus voters)
+  reservation @8 :UInt64;
+  granted @9 :Bool;
+  gpuSlots @10 :Text;         # "0,1": what CUDA_VISIBLE_DEVICES becomes
+  jobs @11 :List(JobView);
+  data @12 :Data;             # log bytes
+  offset @13 :UInt64;         # log offset of `data`
+  done @14 :Bool;             # no more log bytes will come
+  message @15 :Text;          # why (a refusal, an error)
+  stateFilter @16 :Text;
+  nodeFilter @17 :Text;
+  truncated @18 :Bool;
+}
+
+# A job as one node knows it (`polder status`, `polder list`).
+struct JobView {
+  jobId @0 :Data;
+  name @1 :Text;
+  state @2 :Text;             # queued, placed, running, finished, failed, cancelled
+  attempt @3 :UInt32;
+  executor @4 :Data;          # empty: not placed
+  executorName @5 :Text;
+  origin @6 :Data;
+  exitCode @7 :Int32;
+  submittedAtUs @8 :Int64;
+  startedAtUs @9 :Int64;
+  finishedAtUs @10 :Int64;
+  message @11 :Text;          # the last thing that happened, in words
+  gpuSlots @12 :Text;
+  updatedAtUs @13 :Int64;
+  command @14 :Text;
+  failures @15 :UInt32;       # failed attempts so far (retry policy)
 }

@@ -117,6 +117,79 @@ TEST(CodecTest, JobSpecRoundTrips) {
   EXPECT_EQ(*decoded, s);
 }
 
+JobMessage sample_job_message() {
+  JobMessage m;
+  m.kind = JobMessageKind::kReplicate;
+  m.request_id = 99;
+  m.job_id = *JobId::from_bytes(identity_from(7).id().span());
+  m.attempt = 3;
+  m.spec = testing::sample_job_spec(identity_from(4).id());
+  m.origin = identity_from(5).id();
+  m.replicas = {identity_from(5).id(), identity_from(6).id()};
+  m.reservation = 12345;
+  m.granted = true;
+  m.gpu_slots = "0,3";
+  JobView v;
+  v.job_id = *m.job_id;
+  v.name = "train";
+  v.state = "running";
+  v.attempt = 3;
+  v.executor = identity_from(6).id();
+  v.executor_name = "dc-b";
+  v.origin = m.origin;
+  v.exit_code = -1;
+  v.submitted_at_us = 1;
+  v.started_at_us = 2;
+  v.finished_at_us = 3;
+  v.message = "running on dc-b";
+  v.gpu_slots = "0,3";
+  v.updated_at_us = 4;
+  v.command = "python3";
+  v.failures = 2;
+  m.jobs = {v, JobView{}};
+  m.jobs[1].job_id = *m.job_id;
+  m.data = {1, 2, 3};
+  m.offset = 77;
+  m.done = true;
+  m.message = "why";
+  m.state_filter = "running";
+  m.node_filter = "dc-b";
+  m.truncated = true;
+  return m;
+}
+
+TEST(CodecTest, JobMessageRoundTripsInAnEnvelopeAndAlone) {
+  Codec codec;
+  JobMessage m = sample_job_message();
+  auto bytes = codec.encode(envelope_with(m));
+  ASSERT_TRUE(bytes.is_ok());
+  auto decoded = codec.decode(*bytes);
+  ASSERT_TRUE(decoded.is_ok()) << decoded.status().to_string();
+  ASSERT_TRUE(std::holds_alternative<JobMessage>(decoded->payload));
+  EXPECT_EQ(std::get<JobMessage>(decoded->payload), m);
+  auto alone = decode_job_message(*encode_job_message(m));
+  ASSERT_TRUE(alone.is_ok());
+  EXPECT_EQ(*alone, m);
+  // Optional ids stay absent.
+  JobMessage empty;
+  auto e = decode_job_message(*encode_job_message(empty));
+  ASSERT_TRUE(e.is_ok());
+  EXPECT_FALSE(e->job_id.has_value());
+  EXPECT_FALSE(e->spec.has_value());
+}
+
+TEST(CodecTest, JobMessageWithABadIdIsRejected) {
+  capnp::MallocMessageBuilder message;
+  auto b = message.initRoot<wire::JobMessage>();
+  std::uint8_t short_id[5] = {1, 2, 3, 4, 5};
+  b.setJobId(capnp::Data::Reader(short_id, sizeof short_id));
+  auto words = capnp::messageToFlatArray(message);
+  auto bytes = words.asBytes();
+  auto decoded = decode_job_message(std::span<const std::uint8_t>(bytes.begin(), bytes.size()));
+  ASSERT_FALSE(decoded.is_ok());
+  EXPECT_NE(decoded.status().message().find("jobId"), std::string::npos) << decoded.status().message();
+}
+
 TEST(CodecTest, RejectsWrongProtocolVersion) {
   Codec codec;
   Envelope e = envelope_with(Ping{1});
@@ -182,7 +255,7 @@ TEST(CodecTest, IgnoresAndCountsUnknownPayloadFromNewerNode) {
   auto decoded = codec.decode(std::span<const std::uint8_t>(bytes.begin(), bytes.size()));
   ASSERT_TRUE(decoded.is_ok()) << decoded.status().to_string();
   ASSERT_TRUE(std::holds_alternative<UnknownPayload>(decoded->payload));
-  EXPECT_EQ(std::get<UnknownPayload>(decoded->payload).ordinal, 10u);  // 11th union member
+  EXPECT_EQ(std::get<UnknownPayload>(decoded->payload).ordinal, 11u);  // 12th union member
   EXPECT_EQ(decoded->sender, sender);
   EXPECT_EQ(codec.counters().unknown_payloads, 1u);
 }

@@ -22,7 +22,8 @@ struct Envelope {
     consensus @11 :Data;
     nodesRequest @12 :Void;
     nodesReply @13 :Data;
-    futureThing @14 :FutureThing;
+    job @14 :Data;
+    futureThing @15 :FutureThing;
   }
 }
 

@@ -1,0 +1,222 @@
+#include "node/executor.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+namespace polder::node {
+namespace fs = std::filesystem;
+
+namespace {
+
+// The absolute path execve() needs: `command` itself when it has a slash,
+// else the first executable match on PATH. Resolved before fork(), because
+// only async-signal-safe calls may run between fork() and exec.
+std::optional<std::string> resolve_command(const std::string& command) {
+  if (command.find('/') != std::string::npos) {
+    if (::access(command.c_str(), X_OK) == 0) return command;
+    return std::nullopt;
+  }
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  std::size_t start = 0;
+  while (start <= dirs.size()) {
+    std::size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    std::string dir = dirs.substr(start, end - start);
+    if (dir.empty()) dir = ".";
+    std::string candidate = dir + "/" + command;
+    struct stat st {};
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+    start = end + 1;
+  }
+  return std::nullopt;
+}
+
+std::vector<char*> pointers(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  out.reserve(strings.size() + 1);
+  for (auto& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+// The process group, or the process itself while it has not yet made its
+// own group (right after fork).
+void signal_attempt(pid_t pid, int sig) {
+  if (::kill(-pid, sig) != 0) ::kill(pid, sig);
+}
+
+}  // namespace
+
+LocalExecutor::LocalExecutor(std::string work_dir, std::uint64_t log_cap_bytes, Duration kill_grace)
+    : work_dir_(std::move(work_dir)), log_cap_bytes_(log_cap_bytes), kill_grace_(kill_grace) {}
+
+LocalExecutor::~LocalExecutor() {
+  for (auto& [key, r] : running_) {
+    signal_attempt(r.pid, SIGKILL);
+    int status = 0;
+    ::waitpid(r.pid, &status, 0);
+  }
+}
+
+std::string LocalExecutor::log_path(const JobId& job, std::uint32_t attempt) const {
+  return (fs::path(work_dir_) / job.hex() / std::to_string(attempt) / "output.log").string();
+}
+
+Status LocalExecutor::start(const ExecRequest& request, Instant now) {
+  auto key = std::make_pair(request.job, request.attempt);
+  if (running_.count(key)) return failed_precondition("attempt " + std::to_string(request.attempt) + " already runs");
+  if (request.max_run_time_s == 0) return invalid_argument("max run time must be set");
+  auto exe = resolve_command(request.spec.command);
+  if (!exe) return not_found("command \"" + request.spec.command + "\" not found or not executable");
+
+  fs::path dir = fs::path(work_dir_) / request.job.hex() / std::to_string(request.attempt);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return unavailable("cannot create working directory " + dir.string() + ": " + ec.message());
+  std::string log = (dir / "output.log").string();
+
+  std::vector<std::string> argv{request.spec.command};
+  for (const auto& a : request.spec.args) argv.push_back(a);
+  std::vector<std::string> envp{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + dir.string(),
+                                "POLDER_JOB_ID=" + request.job.hex(),
+                                "POLDER_ATTEMPT=" + std::to_string(request.attempt),
+                                "CUDA_VISIBLE_DEVICES=" + request.gpu_slots};
+  for (const auto& kv : request.spec.env) envp.push_back(kv.key + "=" + kv.value);
+  auto argv_p = pointers(argv);
+  auto envp_p = pointers(envp);
+  std::string dir_s = dir.string();
+  pid_t parent = ::getpid();
+  rlim_t cap = static_cast<rlim_t>(log_cap_bytes_);
+
+  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) return unavailable("cannot create " + log + ": " + std::strerror(errno));
+  int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int err = errno;
+    ::close(fd);
+    if (devnull >= 0) ::close(devnull);
+    return unavailable(std::string("fork: ") + std::strerror(err));
+  }
+  if (pid == 0) {
+    // Child: async-signal-safe calls only until execve. The daemon's
+    // handlers must not run here: default dispositions first.
+    ::signal(SIGTERM, SIG_DFL);
+    ::signal(SIGINT, SIG_DFL);
+    ::setsid();
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::signal(SIGXFSZ, SIG_IGN);
+    ::signal(SIGPIPE, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    struct rlimit lim{cap, cap};
+    ::setrlimit(RLIMIT_FSIZE, &lim);
+    if (devnull >= 0) ::dup2(devnull, 0);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    if (::chdir(dir_s.c_str()) != 0) ::_exit(126);
+    ::execve(exe->c_str(), argv_p.data(), envp_p.data());
+    ::_exit(127);
+  }
+  ::close(fd);
+  if (devnull >= 0) ::close(devnull);
+  Running r;
+  r.pid = pid;
+  r.max_run_time_s = request.max_run_time_s;
+  r.deadline = now + std::chrono::seconds(request.max_run_time_s);
+  running_.emplace(key, r);
+  return Status::ok();
+}
+
+void LocalExecutor::terminate(Running& r, Instant now) {
+  if (r.kill_at) return;
+  signal_attempt(r.pid, SIGTERM);
+  r.kill_at = now + kill_grace_;
+}
+
+void LocalExecutor::cancel(const JobId& job, std::uint32_t attempt, Instant now) {
+  auto it = running_.find({job, attempt});
+  if (it == running_.end()) return;
+  it->second.cancelled = true;
+  terminate(it->second, now);
+}
+
+std::vector<ExecResult> LocalExecutor::poll(Instant now) {
+  std::vector<ExecResult> done;
+  for (auto it = running_.begin(); it != running_.end();) {
+    Running& r = it->second;
+    if (!r.kill_at && now >= r.deadline) {
+      r.timed_out = true;
+      terminate(r, now);
+    }
+    if (r.kill_at && now >= *r.kill_at) signal_attempt(r.pid, SIGKILL);
+    int status = 0;
+    struct rusage usage {};
+    pid_t got = ::wait4(r.pid, &status, WNOHANG, &usage);
+    if (got != r.pid) {
+      ++it;
+      continue;
+    }
+    // The leader is gone; its group may not be: make sure nothing outlives it.
+    ::kill(-r.pid, SIGKILL);
+    ExecResult res;
+    res.job = it->first.first;
+    res.attempt = it->first.second;
+    res.cancelled = r.cancelled;
+    res.timed_out = r.timed_out;
+    if (WIFEXITED(status)) {
+      res.exit_code = WEXITSTATUS(status);
+      res.reason = "exit " + std::to_string(res.exit_code);
+      if (res.exit_code == 127) res.reason += " (command could not be run)";
+    } else if (WIFSIGNALED(status)) {
+      res.exit_code = 128 + WTERMSIG(status);
+      res.reason = std::string("killed by signal ") + std::to_string(WTERMSIG(status));
+    }
+    if (r.timed_out) res.reason = "max run time " + std::to_string(r.max_run_time_s) + " s exceeded (" + res.reason + ")";
+    if (r.cancelled) res.reason = "cancelled (" + res.reason + ")";
+    res.cpu_s = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+    res.max_rss_kb = usage.ru_maxrss;
+    done.push_back(std::move(res));
+    it = running_.erase(it);
+  }
+  return done;
+}
+
+bool LocalExecutor::running(const JobId& job, std::uint32_t attempt) const {
+  return running_.count({job, attempt}) != 0;
+}
+
+Result<Bytes> LocalExecutor::read_log(const JobId& job, std::uint32_t attempt, std::uint64_t offset,
+                                      std::size_t max_bytes) const {
+  std::ifstream in(log_path(job, attempt), std::ios::binary);
+  if (!in) return not_found("no output for attempt " + std::to_string(attempt) + " here");
+  in.seekg(0, std::ios::end);
+  auto size = static_cast<std::uint64_t>(in.tellg());
+  if (offset >= size) return Bytes{};
+  std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(size - offset, max_bytes));
+  Bytes out(n);
+  in.seekg(static_cast<std::streamoff>(offset));
+  in.read(reinterpret_cast<char*>(out.data()), static_cast<std::streamsize>(n));
+  out.resize(static_cast<std::size_t>(in.gcount()));
+  return out;
+}
+
+}  // namespace polder::node

@@ -1,0 +1,187 @@
+// JobManager: jobs end to end inside polderd (issue 6).
+//
+// A job is submitted at any node (its origin). The origin validates the
+// spec against the federation's gossiped records, names the job
+// (hash of the spec), picks its replica set by rendezvous hashing over the
+// live members, stores the job record durably and only then acknowledges;
+// then it replicates the record to the replicas.
+//
+// The job's driver — its origin while alive, else the first live replica —
+// places each attempt: it ranks candidates with scheduler::Placer over the
+// gossiped records, asks the best for a reservation (the executor grants
+// only what it has free: scheduler::ReservationTable), and proposes
+// "executor runs (job, attempt) under reservation R" to the consensus core.
+// Every holder (origin, replicas, executor) learns the chosen value; the
+// executor starts the attempt only after it learned it chosen (the attempt
+// number is the fencing token), runs it with LocalExecutor and reports the
+// outcome to the holders. Updates of an older attempt are refused.
+//
+// Failover: an executor declared dead or left by gossip, or one that
+// restarted and finds an attempt it was running (reported "lost"), makes
+// the driver start attempt a+1. A failed attempt runs again only while
+// failures <= spec.max_retries. Holders poll the executor of a running
+// attempt now and then, so a lost update message is repaired.
+//
+// Client requests (status, list, logs) are answered from what this node
+// holds plus what the live members answer within a short deadline; the most
+// advanced view of a job (highest attempt, then furthest state) wins.
+//
+// Thread-safety: none; the daemon's event-loop thread drives it.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "consensus/consensus_core.h"
+#include "gossip/gossip_core.h"
+#include "node/config.h"
+#include "node/core_host.h"
+#include "node/executor.h"
+#include "node/storage.h"
+#include "protocol/messages.h"
+#include "scheduler/reservations.h"
+
+namespace polder::node {
+
+// Where a client reply goes.
+struct ClientRef {
+  std::string routing_id;
+  std::uint64_t message_id = 0;
+};
+
+// Job states as shown to users; "lost" only travels in updates.
+bool job_state_is_final(const std::string& state);
+// Orders two views of one job: true when `a` is more advanced than `b`.
+bool job_view_newer(const JobView& a, const JobView& b);
+
+struct JobManagerDeps {
+  NodeId self;
+  const NodeConfig* config = nullptr;
+  Storage* storage = nullptr;
+  gossip::GossipCore* gossip = nullptr;
+  consensus::ConsensusCore* consensus = nullptr;
+  CoreHost* consensus_host = nullptr;
+  std::function<void(const NodeId& to, JobMessage message)> send;
+  std::function<void(const ClientRef& client, Payload payload)> reply;
+};
+
+class JobManager {
+ public:
+  static Result<std::unique_ptr<JobManager>> create(JobManagerDeps deps, Instant now, std::int64_t wall_us);
+  ~JobManager();
+
+  void on_client(const ClientRef& client, const NodeId& client_key, JobMessage request, Instant now,
+                 std::int64_t wall_us);
+  void on_peer(const NodeId& from, JobMessage message, Instant now, std::int64_t wall_us);
+  void on_chosen(const consensus::ChosenEvent& chosen, Instant now, std::int64_t wall_us);
+  void tick(Instant now, std::int64_t wall_us);
+  std::optional<Instant> next_wake() const;
+
+  // What this node gossips about itself: free/total GPUs, queue.
+  std::vector<Accelerator> accelerators() const { return table_.accelerators(); }
+  std::uint32_t queue_length() const;
+  // True once since the last call when capacity changed (republish the record).
+  bool take_capacity_changed();
+  // Jobs this node holds, by state (for logs and tests).
+  std::map<std::string, std::size_t> counts_by_state() const;
+
+ private:
+  struct Record {
+    JobSpec spec;
+    NodeId origin;
+    std::vector<NodeId> replicas;
+    JobView view;
+    bool cancel_requested = false;
+    std::uint64_t reservation = 0;  // executor side: the allocation of the running attempt
+    // Driver state (volatile).
+    enum class Phase { kIdle, kReserving, kProposing } phase = Phase::kIdle;
+    NodeId candidate;
+    std::uint64_t granted = 0;
+    Instant phase_deadline;
+    Instant retry_at;
+    std::set<NodeId> refused;
+    Instant last_poll;
+    std::string waiting_reason;
+  };
+  struct PendingRun {  // executor side: a granted reservation awaiting the decision
+    JobId job;
+    std::uint32_t attempt = 0;
+    JobSpec spec;
+    NodeId origin;
+    std::vector<NodeId> replicas;
+    std::string gpu_slots;
+  };
+  struct PendingClient {
+    ClientRef client;
+    JobMessageKind kind = JobMessageKind::kStatus;
+    std::optional<JobId> job;
+    std::string state_filter;
+    std::string node_filter;
+    std::set<NodeId> waiting;
+    Instant deadline;
+    std::map<JobId, JobView> views;
+    // logs
+    std::uint32_t log_attempt = 0;
+    bool log_found = false;
+    JobMessage log_reply;
+  };
+
+  explicit JobManager(JobManagerDeps deps, scheduler::ReservationTable table);
+  Status restore(Instant now, std::int64_t wall_us);
+
+  // Client requests.
+  void submit(const ClientRef& client, const NodeId& client_key, JobMessage request, Instant now, std::int64_t wall_us);
+  void fan_out(const ClientRef& client, JobMessage request, Instant now);
+  void complete(std::uint64_t request_id);
+  void cancel_local(const JobId& job, Instant now, std::int64_t wall_us);
+
+  // Peer messages.
+  void on_replicate(const NodeId& from, const JobMessage& m, std::int64_t wall_us);
+  void on_reserve(const NodeId& from, const JobMessage& m, Instant now);
+  void on_reserve_reply(const NodeId& from, const JobMessage& m, Instant now, std::int64_t wall_us);
+  void on_query(const NodeId& from, const JobMessage& m);
+  void on_fetch_logs(const NodeId& from, const JobMessage& m);
+  void on_reply_for_client(const NodeId& from, const JobMessage& m);
+
+  // Driver.
+  bool is_driver(const Record& r) const;
+  bool member_alive(const NodeId& id) const;
+  void place(Record& r, Instant now, std::int64_t wall_us);
+  void reserve_at(Record& r, const NodeId& candidate, Instant now, std::int64_t wall_us);
+  void propose(Record& r, const consensus::Value& value, Instant now);
+  void next_attempt(Record& r, const std::string& why, std::int64_t wall_us, bool counts_as_failure);
+
+  // Executor.
+  void start_attempt(const consensus::InstanceKey& key, const consensus::Value& value, Instant now,
+                     std::int64_t wall_us);
+  void on_exec_result(const ExecResult& result, std::int64_t wall_us);
+  JobMessage grant(const NodeId& from, const JobMessage& m, Instant now);
+
+  // Records.
+  void apply_update(const JobView& view, std::int64_t wall_us);
+  Status persist(const Record& r);
+  void broadcast_update(const Record& r);
+  std::vector<NodeId> holders(const Record& r) const;
+  std::vector<NodeId> alive_peers() const;
+  std::string node_name(const NodeId& id) const;
+  JobMessage record_message(const Record& r) const;
+
+  JobManagerDeps d_;
+  scheduler::ReservationTable table_;
+  LocalExecutor executor_;
+  std::map<JobId, Record> jobs_;
+  std::map<std::uint64_t, PendingRun> pending_runs_;
+  std::set<JobId> cancelled_;  // executor side: cancel seen before the decision
+  std::map<std::uint64_t, PendingClient> clients_;
+  std::uint64_t next_request_id_ = 1;
+  bool capacity_changed_ = true;
+  Instant last_scan_;
+  Instant last_now_;
+};
+
+}  // namespace polder::node

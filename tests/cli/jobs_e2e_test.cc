@@ -1,0 +1,250 @@
+// Jobs end to end on real polderd processes on loopback: submit at any node,
+// agreed placement, real execution with CUDA_VISIBLE_DEVICES, status and
+// logs from any node, cancel, retries, max run time, bad specs, failover
+// after kill -9 of an executor, and acceptor durability across a kill -9
+// between the durable write and the reply.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <regex>
+#include <set>
+
+#include "consensus/records.h"
+#include "node/core_host.h"
+#include "node/storage.h"
+#include "tests/cli/e2e_util.h"
+
+namespace polder {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace polder::e2e;
+
+void add_gpus(const std::string& dir, const std::string& type, int count) {
+  std::ofstream(dir + "/polderd.toml", std::ios::app)
+      << "\n[[resources.gpus]]\ntype = \"" << type << "\"\ncount = " << count << "\n";
+}
+
+void set_cpus(const std::string& dir, int cpus) {
+  std::string t = read_file(dir + "/polderd.toml");
+  auto p = t.find("\ncpus = ");
+  t.replace(p + 1, t.find('\n', p + 1) - p - 1, "cpus = " + std::to_string(cpus));
+  std::ofstream(dir + "/polderd.toml", std::ios::trunc) << t;
+}
+
+std::string json_field(const std::string& out, const std::string& key) {
+  std::smatch m;
+  std::regex re("\"" + key + "\":(\"([^\"]*)\"|(-?[0-9]+))");
+  if (!std::regex_search(out, m, re)) return "";
+  return m[2].matched ? m[2].str() : m[3].str();
+}
+
+class JobsTest : public EndToEndTest {
+ protected:
+  // N fully seeded nodes with fast gossip, started and connected.
+  void start(int n, const std::vector<std::pair<std::string, int>>& gpus, int cpus = 4) {
+    for (int i = 0; i < n; ++i) dirs_.push_back(init_node(std::string(1, static_cast<char>('a' + i))));
+    for (int i = 0; i < n; ++i) {
+      set_fast_gossip(dirs_[i]);
+      set_cpus(dirs_[i], cpus);
+      if (!gpus.empty()) add_gpus(dirs_[i], gpus[i % gpus.size()].first, gpus[i % gpus.size()].second);
+      for (int j = 0; j < n; ++j) {
+        if (i != j) add_seed(dirs_[i], dirs_[j]);
+      }
+    }
+    for (int i = 0; i < n; ++i) launch(i);
+    ASSERT_TRUE(all_reach(this, dirs_, n - 1, 30s)) << read_file(dirs_[0] + "/polderd.log");
+  }
+  void launch(int i, const std::string& env = "") {
+    if (daemons_.size() <= static_cast<std::size_t>(i)) daemons_.resize(i + 1);
+    if (!env.empty()) ::setenv(env.substr(0, env.find('=')).c_str(), env.substr(env.find('=') + 1).c_str(), 1);
+    daemons_[i] = std::make_unique<Daemon>(dirs_[i] + "/polderd.toml", dirs_[i] + "/polderd.log");
+    if (!env.empty()) ::unsetenv(env.substr(0, env.find('=')).c_str());
+  }
+  std::string state_of(int node, const std::string& id) {
+    return json_field(polder(dirs_[node], "--json status " + id).output, "state");
+  }
+  // Waits until `node` reports the job in a final state; returns it.
+  std::string wait_final(int node, const std::string& id, std::chrono::seconds within) {
+    std::string s;
+    for (auto end = std::chrono::steady_clock::now() + within; std::chrono::steady_clock::now() < end;) {
+      s = state_of(node, id);
+      if (s == "finished" || s == "failed" || s == "cancelled") return s;
+      std::this_thread::sleep_for(200ms);
+    }
+    return s;
+  }
+  std::string submit(int node, const std::string& args) {
+    auto r = polder(dirs_[node], "submit " + args);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    std::string id = r.output.substr(0, r.output.find('\n'));
+    EXPECT_EQ(id.size(), 64u) << r.output;
+    return id;
+  }
+
+  std::vector<std::string> dirs_;
+  std::vector<std::unique_ptr<Daemon>> daemons_;
+};
+
+TEST_F(JobsTest, SubmitWaitPrintsOutputWithGpuSlotsAndAnyNodeAgrees) {
+  start(3, {{"H100", 2}, {"A100", 4}, {"H100", 2}});
+  auto r = polder(dirs_[0], "submit --gpus 1 --wait -- sh -c 'echo hello from $CUDA_VISIBLE_DEVICES'");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("hello from 0"), std::string::npos) << r.output;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.output, m, std::regex("job ([0-9a-f]{64}) submitted"))) << r.output;
+  std::string id = m[1];
+  for (int i = 0; i < 3; ++i) {
+    auto st = polder(dirs_[i], "--json status " + id).output;
+    EXPECT_EQ(json_field(st, "state"), "finished") << st;
+    EXPECT_EQ(json_field(st, "exit_code"), "0") << st;
+    EXPECT_EQ(json_field(st, "attempt"), "1") << st;
+    // Output from every node, wherever the job ran.
+    auto logs = polder(dirs_[i], "logs " + id);
+    EXPECT_EQ(logs.exit_code, 0) << logs.output;
+    EXPECT_EQ(logs.output, "hello from 0\n");
+  }
+  // Two GPUs of one type: the slots of one node, as CUDA_VISIBLE_DEVICES.
+  auto two = polder(dirs_[1], "submit --gpus 2 --gpu-type A100 --wait -- sh -c 'echo $CUDA_VISIBLE_DEVICES'");
+  EXPECT_EQ(two.exit_code, 0) << two.output;
+  EXPECT_NE(two.output.find("\n0,1\n"), std::string::npos) << two.output;
+  auto list = polder(dirs_[2], "--json list --state finished").output;
+  EXPECT_NE(list.find(id), std::string::npos) << list;
+}
+
+TEST_F(JobsTest, FailedJobRetriesThenExitsWithItsStatus) {
+  start(2, {});
+  auto r = polder(dirs_[1], "submit --retries 1 --wait -- sh -c 'echo try $POLDER_ATTEMPT; exit 3'");
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("try 2"), std::string::npos) << r.output;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.output, m, std::regex("job ([0-9a-f]{64}) submitted")));
+  auto st = polder(dirs_[0], "--json status " + m[1].str()).output;
+  EXPECT_EQ(json_field(st, "state"), "failed");
+  EXPECT_EQ(json_field(st, "attempt"), "2");
+  EXPECT_EQ(json_field(st, "failures"), "2");
+}
+
+TEST_F(JobsTest, MaxRunTimeKillsAndCancelStopsARunningJob) {
+  start(2, {});
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = polder(dirs_[0], "submit --max-time 1s --wait -- sleep 30");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("max run time 1 s exceeded"), std::string::npos) << r.output;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 15s);
+
+  std::string id = submit(0, "-- sleep 60");
+  for (auto end = std::chrono::steady_clock::now() + 10s; std::chrono::steady_clock::now() < end;) {
+    if (state_of(1, id) == "running") break;
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_EQ(state_of(1, id), "running");
+  auto c = polder(dirs_[1], "cancel " + id);  // from the other node
+  EXPECT_EQ(c.exit_code, 0) << c.output;
+  EXPECT_EQ(wait_final(0, id, 15s), "cancelled");
+  EXPECT_EQ(state_of(1, id), "cancelled");
+}
+
+TEST_F(JobsTest, BadSpecsAreRefusedWithClearErrors) {
+  start(2, {{"H100", 2}});
+  auto unknown_type = polder(dirs_[0], "submit --gpus 1 --gpu-type Z999 -- true");
+  EXPECT_EQ(unknown_type.exit_code, 1) << unknown_type.output;
+  EXPECT_NE(unknown_type.output.find("Z999"), std::string::npos) << unknown_type.output;
+  auto too_many = polder(dirs_[0], "submit --gpus 64 -- true");
+  EXPECT_EQ(too_many.exit_code, 1) << too_many.output;
+  auto bad_input = polder(dirs_[0], "submit --input nonsense -- true");
+  EXPECT_EQ(bad_input.exit_code, 2) << bad_input.output;
+  EXPECT_NE(bad_input.output.find("NAME@SITE:SIZE"), std::string::npos) << bad_input.output;
+  auto bad_time = polder(dirs_[0], "submit --max-time soon -- true");
+  EXPECT_EQ(bad_time.exit_code, 2) << bad_time.output;
+  auto nothing = polder(dirs_[0], "submit");
+  EXPECT_EQ(nothing.exit_code, 2) << nothing.output;
+  auto bad_id = polder(dirs_[0], "status xyz");
+  EXPECT_EQ(bad_id.exit_code, 2) << bad_id.output;
+  auto unknown = polder(dirs_[0], "status " + std::string(64, 'a'));
+  EXPECT_EQ(unknown.exit_code, 1) << unknown.output;
+  EXPECT_NE(unknown.output.find("unknown"), std::string::npos) << unknown.output;
+  // Nothing was stored by the refusals.
+  EXPECT_EQ(polder(dirs_[1], "--json list").output.find("job_id"), std::string::npos);
+}
+
+// Kill -9 an executor while its jobs run, restart it: every job still ends
+// finished, exactly once, and no attempt ran twice.
+TEST_F(JobsTest, KilledExecutorsJobsFailOverAndEachJobSucceedsOnce) {
+  start(4, {}, 2);
+  std::string ledger = root_ + "/ledger";
+  std::vector<std::string> ids;
+  for (int i = 0; i < 16; ++i) {
+    ids.push_back(submit(i % 4, "--max-time 60s -- sh -c 'echo start $POLDER_JOB_ID $POLDER_ATTEMPT >> " + ledger +
+                                   "; sleep 3; echo done $POLDER_JOB_ID $POLDER_ATTEMPT >> " + ledger + "'"));
+  }
+  // Wait until node c runs something, then kill it mid-run.
+  bool c_runs = false;
+  for (auto end = std::chrono::steady_clock::now() + 15s; !c_runs && std::chrono::steady_clock::now() < end;) {
+    c_runs = polder(dirs_[0], "--json list --state running").output.find("\"executor_name\":\"c\"") !=
+             std::string::npos;
+    if (!c_runs) std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(c_runs) << polder(dirs_[0], "list").output;
+  daemons_[2].reset();  // SIGKILL
+  std::this_thread::sleep_for(1s);
+  launch(2);
+  for (const auto& id : ids) EXPECT_EQ(wait_final(0, id, 60s), "finished") << id << "\n" << polder(dirs_[0], "status " + id).output;
+  // Every node agrees.
+  for (int n = 1; n < 4; ++n) {
+    for (const auto& id : ids) EXPECT_EQ(state_of(n, id), "finished") << "node " << n << " job " << id;
+  }
+  std::map<std::string, int> done, starts_per_attempt;
+  std::istringstream in(read_file(ledger));
+  std::string word, job, attempt;
+  int restarted_attempts = 0;
+  while (in >> word >> job >> attempt) {
+    if (word == "done") ++done[job];
+    if (word == "start" && ++starts_per_attempt[job + "/" + attempt] == 1 && attempt != "1") ++restarted_attempts;
+  }
+  for (const auto& id : ids) EXPECT_EQ(done[id], 1) << id;
+  for (const auto& [key, n] : starts_per_attempt) EXPECT_EQ(n, 1) << key << " started twice";
+  EXPECT_GE(restarted_attempts, 1) << "the killed executor's jobs ran again as attempt 2";
+}
+
+// A replica killed between its durable accept and its reply keeps the
+// accept across the restart, and the job still completes.
+TEST_F(JobsTest, AcceptorKilledBetweenDurableWriteAndReplyKeepsItsAccept) {
+  start(3, {}, 1);
+  // Restart b with the fault: it dies right after its first consensus write.
+  daemons_[1].reset();
+  launch(1, std::string(node::kKillAfterPersistEnv) + "=consensus");
+  ASSERT_TRUE(all_reach(this, dirs_, 2, 30s));
+  std::vector<std::string> ids;
+  // Submit until b has died (its first durable consensus write kills it).
+  for (int i = 0; i < 20 && !daemons_[1]->exited(); ++i) {
+    ids.push_back(submit(0, "-- true"));
+    std::this_thread::sleep_for(300ms);
+  }
+  ASSERT_TRUE(daemons_[1]->exited()) << read_file(dirs_[1] + "/polderd.log");
+  EXPECT_NE(read_file(dirs_[1] + "/polderd.log").find("killing this process after a durable write"), std::string::npos);
+  daemons_[1].reset();
+  // While b is down, its disk holds the accept it never acknowledged.
+  int accepted = 0;
+  {
+    auto storage = node::Storage::open(dirs_[1] + "/data");
+    ASSERT_TRUE(storage) << storage.status().to_string();
+    auto records = (*storage)->load_all(Column::kAcceptor);
+    ASSERT_TRUE(records);
+    for (const auto& [key, bytes] : *records) {
+      auto parsed = consensus::parse_record_key(key.second);
+      ASSERT_TRUE(parsed);
+      if (parsed->first != consensus::RecordKind::kAcceptor) continue;
+      auto rec = consensus::decode_acceptor_record(bytes);
+      ASSERT_TRUE(rec);
+      if (rec->accepted_value) ++accepted;
+    }
+  }
+  EXPECT_GE(accepted, 1);
+  launch(1);
+  ASSERT_TRUE(all_reach(this, dirs_, 2, 30s));
+  for (const auto& id : ids) EXPECT_EQ(wait_final(1, id, 30s), "finished") << id;
+}
+
+}  // namespace
+}  // namespace polder
