@@ -1,6 +1,7 @@
 #include "node/config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cassert>
 #include <cerrno>
 #include <cstdio>
@@ -245,6 +246,26 @@ std::optional<std::string> get_choice(const Field& f, std::span<const std::strin
   if (std::find(choices.begin(), choices.end(), *s) != choices.end()) return s;
   f.fail(shown(*s) + " is not one of " + join(choices));
   return std::nullopt;
+}
+
+// "HOST:PORT" for the HTTP endpoint, or "" (off).
+std::optional<std::string> get_http_listen(const Field& f) {
+  auto s = get_string(f);
+  if (!s || s->empty()) return s;
+  auto colon = s->rfind(':');
+  bool ok = colon != std::string::npos && colon > 0 && colon + 1 < s->size() && colon + 6 >= s->size();
+  if (ok) {
+    for (std::size_t i = colon + 1; i < s->size(); ++i) ok = ok && std::isdigit(static_cast<unsigned char>((*s)[i]));
+  }
+  if (ok) {
+    long port = std::stol(s->substr(colon + 1));
+    ok = port >= 1 && port <= 65535;
+  }
+  if (!ok) {
+    f.fail(shown(*s) + " is not HOST:PORT (e.g. \"127.0.0.1:7402\"; \"\" turns HTTP off)");
+    return std::nullopt;
+  }
+  return s;
 }
 
 // 1..64 characters of [A-Za-z0-9._-]: safe in logs, file names and tables.
@@ -502,6 +523,7 @@ const KeyRule<NodeConfig> kNetworkKeys[] = {
     {"listen", kRequired, [](const Field& f, NodeConfig& c) { assign(c.listen, get_endpoint(f, Wildcard::kAllowed)); }},
     {"client_listen", kRequired,
      [](const Field& f, NodeConfig& c) { assign(c.client_listen, get_endpoint(f, Wildcard::kAllowed)); }},
+    {"http_listen", kOptional, [](const Field& f, NodeConfig& c) { assign(c.http_listen, get_http_listen(f)); }},
     {"advertise", kOptional,
      [](const Field& f, NodeConfig& c) { assign(c.advertise, get_endpoint(f, Wildcard::kRejected)); }},
     {"seeds", kOptional, read_seeds},
@@ -903,6 +925,13 @@ void render_network_section(std::string& out, const NodeConfig& c) {
       "listen", toml_quote(c.listen));
   put(out, "Where the `polder` CLI connects; admits only [client] authorized_keys.", "client_listen",
       toml_quote(c.client_listen));
+  const std::string http_comment =
+      "HTTP for operators: /metrics (Prometheus), /healthz, the dashboard at /. HOST:PORT; keep it on localhost.";
+  if (c.http_listen.empty()) {
+    out += "# " + http_comment + "\n# http_listen = \"127.0.0.1:7402\"\n";
+  } else {
+    put(out, http_comment, "http_listen", toml_quote(c.http_listen));
+  }
   const std::string advertise_comment = "Address peers should dial to reach this node (default: listen).";
   if (c.advertise.empty() || c.advertise == c.listen) {
     out += "# " + advertise_comment + "\n# advertise = \"tcp://node1.example.org:7400\"\n";

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <sstream>
 
@@ -109,6 +111,20 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const NodeConfig& config, std::uni
   POLDER_RETURN_IF_ERROR(d->start_gossip());
   POLDER_RETURN_IF_ERROR(d->start_consensus());
   POLDER_RETURN_IF_ERROR(d->start_jobs());
+  d->event_ring_ = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(200);
+  d->event_ring_->set_level(spdlog::level::info);
+  d->event_ring_->set_pattern("%H:%M:%S %l %v");
+  spdlog::default_logger()->sinks().push_back(d->event_ring_);
+  if (!config.http_listen.empty()) {
+    d->http_ = std::make_unique<HttpServer>();
+    if (Status s = d->http_->start(config.http_listen); !s.is_ok()) {
+      // Observability must not take the node down: say so loudly and go on.
+      spdlog::error("{}; /metrics, /healthz and the dashboard are off", s.message());
+      d->http_.reset();
+    } else {
+      spdlog::info("http: metrics, health and dashboard on http://{}/", config.http_listen);
+    }
+  }
   spdlog::info("node {} ({}) listening for peers on {} and clients on {}; {} seed peer(s), {} member key(s), "
                "{} client key(s); gossip incarnation {}",
                config.name, d->id().short_hex(), config.listen, config.client_listen, config.seeds.size(),
@@ -168,6 +184,10 @@ Status Daemon::start_consensus() {
   auto durable = storage_->load_all(Column::kAcceptor);
   if (!durable) return durable.status();
   consensus::ConsensusOptions options;
+  // The timeout unit must cover a loaded node's decision time (two fsyncs
+  // and queueing), not just the wire RTT, or proposers duel and take over
+  // needlessly under load (measured by bench/consensus_cluster).
+  options.rtt_us = 50'000;
   auto core = consensus::ConsensusCore::create(id(), options, *durable, clock_->wall_us() ^ 0x51ed270b27a1c5e3ULL);
   if (!core) return Status(core.status().code(), "consensus: " + core.status().message());
   consensus_ = core->get();
@@ -235,6 +255,167 @@ void Daemon::publish_own_record(Instant now) {
   if (!published.is_ok()) spdlog::warn("own record refused: {}", published.message());
 }
 
+void Daemon::publish_snapshot(Instant now) {
+  constexpr auto kEvery = std::chrono::milliseconds(500);
+  if (!http_ || now - snapshot_at_ < kEvery) return;
+  snapshot_at_ = now;
+  Snapshot s;
+  s.metrics = metrics_text();
+  s.nodes_json = nodes_json();
+  s.jobs_json = jobs_json();
+  nlohmann::json events = nlohmann::json::array();
+  for (auto& line : event_ring_->last_formatted()) {
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    events.push_back(line);
+  }
+  s.events_json = nlohmann::json{{"events", events}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  http_->publish(std::move(s));
+}
+
+std::string Daemon::metrics_text() const {
+  std::string out;
+  auto metric = [&out](const std::string& name, const std::string& type, const std::string& help) {
+    out += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  };
+  auto sample = [&out](const std::string& name, const std::string& labels, double value) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", value);
+    out += name + (labels.empty() ? "" : "{" + labels + "}") + " " + buf + "\n";
+  };
+  std::map<std::string, std::size_t> by_state{{"alive", 0}, {"suspect", 0}, {"dead", 0}, {"left", 0}};
+  for (const auto& m : gossip_->members()) ++by_state[gossip::member_state_name(m.state)];
+  metric("polder_members", "gauge", "Members of the federation as this node sees them, by state.");
+  for (const auto& [state, n] : by_state) sample("polder_members", "state=\"" + state + "\"", static_cast<double>(n));
+  const auto& g = gossip_->counters();
+  metric("polder_gossip_messages_total", "counter", "Gossip messages sent and received.");
+  sample("polder_gossip_messages_total", "direction=\"sent\"", static_cast<double>(g.messages_sent));
+  sample("polder_gossip_messages_total", "direction=\"received\"", static_cast<double>(g.messages_received));
+  metric("polder_gossip_bytes_total", "counter", "Gossip bytes sent and received.");
+  sample("polder_gossip_bytes_total", "direction=\"sent\"", static_cast<double>(g.bytes_sent));
+  sample("polder_gossip_bytes_total", "direction=\"received\"", static_cast<double>(g.bytes_received));
+  metric("polder_gossip_probes_total", "counter", "SWIM probes, indirect probes and failed probes.");
+  sample("polder_gossip_probes_total", "kind=\"direct\"", static_cast<double>(g.probes));
+  sample("polder_gossip_probes_total", "kind=\"indirect\"", static_cast<double>(g.probes_indirect));
+  sample("polder_gossip_probes_total", "kind=\"failed\"", static_cast<double>(g.probes_failed));
+  metric("polder_gossip_suspicions_total", "counter", "Members this node started to suspect.");
+  sample("polder_gossip_suspicions_total", "", static_cast<double>(g.suspicions));
+  metric("polder_gossip_records_rejected_total", "counter", "Capacity records dropped, by reason.");
+  sample("polder_gossip_records_rejected_total", "reason=\"bad_signature\"", static_cast<double>(g.records_bad_signature));
+  sample("polder_gossip_records_rejected_total", "reason=\"foreign\"", static_cast<double>(g.records_foreign));
+  sample("polder_gossip_records_rejected_total", "reason=\"oversized\"", static_cast<double>(g.records_oversized));
+  sample("polder_gossip_records_rejected_total", "reason=\"replayed\"", static_cast<double>(g.records_replayed));
+  const auto& c = consensus_->counters();
+  metric("polder_consensus_decisions_total", "counter", "Instances this node learned chosen.");
+  sample("polder_consensus_decisions_total", "", static_cast<double>(c.decided));
+  metric("polder_consensus_instances", "gauge", "Paxos instances held in memory.");
+  sample("polder_consensus_instances", "", static_cast<double>(consensus_->instances().size()));
+  metric("polder_consensus_ignored_total", "counter", "Consensus messages ignored, by reason.");
+  sample("polder_consensus_ignored_total", "reason=\"malformed\"", static_cast<double>(c.malformed_dropped));
+  sample("polder_consensus_ignored_total", "reason=\"non_member\"", static_cast<double>(c.non_member_ignored));
+  sample("polder_consensus_ignored_total", "reason=\"bad_ballot\"", static_cast<double>(c.bad_ballot_ignored));
+  const auto& j = jobs_->counters();
+  auto histogram = [&](const std::string& name, const std::string& help, const LatencyHistogram& h) {
+    metric(name, "histogram", help);
+    for (std::size_t i = 0; i < std::size(LatencyHistogram::kBucketsMs); ++i) {
+      char le[32];
+      std::snprintf(le, sizeof le, "%g", LatencyHistogram::kBucketsMs[i] / 1000.0);
+      sample(name + "_bucket", std::string("le=\"") + le + "\"", static_cast<double>(h.counts[i]));
+    }
+    sample(name + "_bucket", "le=\"+Inf\"", static_cast<double>(h.total));
+    sample(name + "_sum", "", h.sum_ms / 1000.0);
+    sample(name + "_count", "", static_cast<double>(h.total));
+  };
+  histogram("polder_consensus_decision_seconds", "Propose to chosen, for this node's proposals.", j.decision_ms);
+  histogram("polder_job_submit_to_running_seconds", "Submit acknowledged to running, for jobs submitted here.",
+            j.submit_to_running_ms);
+  std::map<std::string, std::size_t> jobs_by_state{{"queued", 0}, {"placed", 0}, {"running", 0},
+                                                    {"finished", 0}, {"failed", 0}, {"cancelled", 0}};
+  for (const auto& [state, n] : jobs_->counts_by_state()) jobs_by_state[state] = n;
+  metric("polder_jobs", "gauge", "Jobs this node holds (as origin, replica or executor), by state.");
+  for (const auto& [state, n] : jobs_by_state) sample("polder_jobs", "state=\"" + state + "\"", static_cast<double>(n));
+  metric("polder_jobs_events_total", "counter", "Job lifecycle events at this node.");
+  sample("polder_jobs_events_total", "event=\"submitted\"", static_cast<double>(j.submitted));
+  sample("polder_jobs_events_total", "event=\"refused\"", static_cast<double>(j.refused));
+  sample("polder_jobs_events_total", "event=\"attempt_started\"", static_cast<double>(j.attempts_started));
+  sample("polder_jobs_events_total", "event=\"failover\"", static_cast<double>(j.failovers));
+  sample("polder_jobs_events_total", "event=\"retry\"", static_cast<double>(j.retries));
+  sample("polder_jobs_events_total", "event=\"stale_update_refused\"", static_cast<double>(j.stale_updates_refused));
+  sample("polder_jobs_events_total", "event=\"offload\"", static_cast<double>(j.offloads));
+  metric("polder_reservations_total", "counter", "Reservations asked of other nodes, by outcome.");
+  sample("polder_reservations_total", "outcome=\"granted\"", static_cast<double>(j.reservations_granted));
+  sample("polder_reservations_total", "outcome=\"refused\"", static_cast<double>(j.reservations_refused));
+  metric("polder_reservations_held", "gauge", "Reservations and allocations this node holds.");
+  sample("polder_reservations_held", "", static_cast<double>(jobs_->reservations_held()));
+  metric("polder_gpus", "gauge", "GPUs of this node, by type and use.");
+  for (const auto& a : jobs_->accelerators()) {
+    sample("polder_gpus", "type=\"" + a.type + "\",use=\"free\"", a.free);
+    sample("polder_gpus", "type=\"" + a.type + "\",use=\"used\"", a.total - a.free);
+  }
+  const auto& t = transport_->counters();
+  metric("polder_transport_messages_total", "counter", "Messages through the transport.");
+  sample("polder_transport_messages_total", "direction=\"sent\"", static_cast<double>(t.sent));
+  sample("polder_transport_messages_total", "direction=\"received\"", static_cast<double>(t.received));
+  sample("polder_transport_messages_total", "direction=\"dropped_full\"", static_cast<double>(t.dropped_send_full));
+  metric("polder_transport_refused_handshakes_total", "counter", "Connections refused: unknown key.");
+  sample("polder_transport_refused_handshakes_total", "", static_cast<double>(t.refused_handshakes));
+  metric("polder_codec_messages_total", "counter", "Envelopes decoded, rejected, or of an unknown (newer) type.");
+  sample("polder_codec_messages_total", "result=\"decoded\"", static_cast<double>(codec_.counters().decoded));
+  sample("polder_codec_messages_total", "result=\"rejected\"", static_cast<double>(codec_.counters().rejected));
+  sample("polder_codec_messages_total", "result=\"unknown\"", static_cast<double>(codec_.counters().unknown_payloads));
+  metric("polder_uptime_seconds", "gauge", "Seconds since this polderd started.");
+  sample("polder_uptime_seconds", "", std::chrono::duration<double>(clock_->now() - started_at_).count());
+  return out;
+}
+
+std::string Daemon::nodes_json() const {
+  using nlohmann::json;
+  json members = json::array();
+  for (const auto& e : member_list().members) {
+    json m{{"node_id", e.node_id.hex()}, {"state", e.state}, {"self", e.is_self}};
+    m["rtt_ms"] = e.rtt_ms >= 0 ? json(e.rtt_ms) : json(nullptr);
+    if (e.record) {
+      json gpus = json::array();
+      for (const auto& a : e.record->accelerators) gpus.push_back({{"type", a.type}, {"free", a.free}, {"total", a.total}});
+      m["name"] = e.record->name;
+      m["region"] = e.record->region;
+      m["operator"] = e.record->operator_name;
+      m["gpus"] = gpus;
+      m["queue_length"] = e.record->queue_length;
+    } else {
+      m["name"] = e.node_id.short_hex();
+    }
+    if (auto info = gossip_->member(e.node_id); info && info->coordinate) {
+      json v = json::array();
+      for (float x : info->coordinate->vec) v.push_back(x);
+      m["coordinate"] = v;
+    } else if (e.is_self) {
+      json v = json::array();
+      for (float x : gossip_->coordinate().vec) v.push_back(x);
+      m["coordinate"] = v;
+    }
+    members.push_back(std::move(m));
+  }
+  json self{{"node_id", id().hex()}, {"name", config_.name}, {"region", config_.region}};
+  return json{{"self", self}, {"members", members}}.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string Daemon::jobs_json() const {
+  using nlohmann::json;
+  json jobs = json::array();
+  for (const auto& v : jobs_->views()) {
+    jobs.push_back({{"job_id", v.job_id.hex()},
+                    {"name", v.name},
+                    {"state", v.state},
+                    {"attempt", v.attempt},
+                    {"executor_name", v.executor_name},
+                    {"gpu_slots", v.gpu_slots},
+                    {"exit_code", v.exit_code},
+                    {"message", v.message},
+                    {"submitted_at_us", v.submitted_at_us}});
+  }
+  return json{{"jobs", jobs}}.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 Status Daemon::turn(Instant now) {
   gossip_host_->deliver_loopback(now);
   gossip_host_->tick_if_due(now);
@@ -242,6 +423,7 @@ Status Daemon::turn(Instant now) {
   consensus_host_->tick_if_due(now);
   jobs_->tick(now, clock_->wall_us());
   publish_own_record(now);
+  publish_snapshot(now);
   POLDER_RETURN_IF_ERROR(gossip_host_->flush(clock_->wall_us()));
   return consensus_host_->flush(clock_->wall_us());
 }
@@ -269,6 +451,7 @@ Status Daemon::run(const std::atomic<bool>& stop) {
       if (Status s = turn(clock_->now()); !s.is_ok()) break;
     }
   }
+  if (http_) http_->stop();
   spdlog::info("shutting down: closing storage");
   Status closed = storage_->close();
   if (!closed.is_ok()) spdlog::error("storage close failed: {}", closed.to_string());

@@ -13,6 +13,8 @@
 #pragma once
 
 #include <atomic>
+
+#include <spdlog/sinks/ringbuffer_sink.h>
 #include <memory>
 
 #include "consensus/consensus_core.h"
@@ -20,6 +22,7 @@
 #include "node/clock.h"
 #include "node/config.h"
 #include "node/core_host.h"
+#include "node/http_server.h"
 #include "node/jobs.h"
 #include "node/storage.h"
 #include "node/transport.h"
@@ -48,6 +51,10 @@ class Daemon {
   void on_consensus_event(const CoreEvent& event);
   void send_job(const NodeId& to, JobMessage message);
   void reply_client(const ClientRef& client, Payload payload);
+  void publish_snapshot(Instant now);
+  std::string metrics_text() const;
+  std::string nodes_json() const;
+  std::string jobs_json() const;
   NodeRecord own_record() const;
   Status turn(Instant now);
   void handle(const Inbound& in);
@@ -69,6 +76,9 @@ class Daemon {
   std::unique_ptr<CoreHost> consensus_host_;
   std::unique_ptr<JobManager> jobs_;
   Instant record_published_at_;
+  std::unique_ptr<HttpServer> http_;
+  Instant snapshot_at_;
+  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> event_ring_;  // recent log lines for the dashboard
 };
 
 }  // namespace polder::node

@@ -219,6 +219,15 @@ bool JobManager::take_capacity_changed() {
   return changed;
 }
 
+std::vector<JobView> JobManager::views() const {
+  std::vector<JobView> out;
+  out.reserve(jobs_.size());
+  for (const auto& [id, r] : jobs_) out.push_back(r.view);
+  std::sort(out.begin(), out.end(),
+            [](const JobView& a, const JobView& b) { return a.submitted_at_us < b.submitted_at_us; });
+  return out;
+}
+
 std::map<std::string, std::size_t> JobManager::counts_by_state() const {
   std::map<std::string, std::size_t> out;
   for (const auto& [id, r] : jobs_) ++out[r.view.state];
@@ -229,6 +238,7 @@ std::map<std::string, std::size_t> JobManager::counts_by_state() const {
 
 void JobManager::on_client(const ClientRef& client, const NodeId& client_key, JobMessage request, Instant now,
                            std::int64_t wall_us) {
+  last_now_ = now;
   switch (request.kind) {
     case JobMessageKind::kSubmit:
       submit(client, client_key, std::move(request), now, wall_us);
@@ -289,6 +299,7 @@ void JobManager::submit(const ClientRef& client, const NodeId& client_key, JobMe
     if (auto r = open_gossiped_record(m.record->bytes)) federation.push_back(std::move(*r));
   }
   if (Status s = scheduler::validate_job_for_federation(spec, federation); !s.is_ok()) {
+    ++counters_.refused;
     d_.reply(client, error_of(s));
     return;
   }
@@ -321,6 +332,7 @@ void JobManager::submit(const ClientRef& client, const NodeId& client_key, JobMe
   r.view.command = r.spec.command;
   r.retry_at = now;
   r.last_poll = now;
+  r.accepted_at = now;
   // Durable before acknowledged: an acknowledged job is never lost.
   if (Status s = persist(r); !s.is_ok()) {
     d_.reply(client, error_of(Status(s.code(), "job not accepted: " + s.message())));
@@ -331,6 +343,7 @@ void JobManager::submit(const ClientRef& client, const NodeId& client_key, JobMe
   reply.job_id = job;
   reply.jobs.push_back(r.view);
   d_.reply(client, std::move(reply));
+  ++counters_.submitted;
   spdlog::info("job {} ({}) submitted by {}: replicas {}", job.short_hex(), r.view.name,
                r.spec.submitter.short_hex(), r.replicas.size());
   JobMessage rep = record_message(r);
@@ -452,6 +465,7 @@ void JobManager::cancel_local(const JobId& job, Instant now, std::int64_t wall_u
 // ---- peer messages -----------------------------------------------------------
 
 void JobManager::on_peer(const NodeId& from, JobMessage m, Instant now, std::int64_t wall_us) {
+  last_now_ = now;
   switch (m.kind) {
     case JobMessageKind::kReplicate: on_replicate(from, m, wall_us); return;
     case JobMessageKind::kReserve: on_reserve(from, m, now); return;
@@ -555,12 +569,14 @@ void JobManager::on_reserve_reply(const NodeId& from, const JobMessage& m, Insta
   }
   Record& r = it->second;
   if (!m.granted) {
+    ++counters_.reservations_refused;
     spdlog::debug("job {}: {} refused a reservation: {}", m.job_id->short_hex(), node_name(from), m.message);
     r.refused.insert(from);
     r.phase = Record::Phase::kIdle;
     place(r, now, wall_us);
     return;
   }
+  ++counters_.reservations_granted;
   r.granted = m.reservation;
   r.view.gpu_slots = m.gpu_slots;
   spdlog::info("job {}: {} reserved attempt {} (GPUs \"{}\"); proposing it to the replicas", m.job_id->short_hex(),
@@ -651,6 +667,7 @@ void JobManager::place(Record& r, Instant now, std::int64_t wall_us) {
     r.retry_at = now + kRetryWait;
     return;
   }
+  ++counters_.placements;
   const auto& best = placement->ranked.front();
   spdlog::info("job {} attempt {}: {}", r.view.job_id.short_hex(), r.view.attempt, placement->explain(2));
   reserve_at(r, best.node, now, wall_us);
@@ -686,11 +703,17 @@ void JobManager::propose(Record& r, const Value& value, Instant now) {
   }
   r.phase = Record::Phase::kProposing;
   r.phase_deadline = now + kProposeTimeout;
+  r.proposed_at = now;
   d_.consensus_host->apply(std::move(*effects));
 }
 
 void JobManager::next_attempt(Record& r, const std::string& why, std::int64_t wall_us, bool counts_as_failure) {
-  if (counts_as_failure) ++r.view.failures;
+  if (counts_as_failure) {
+    ++r.view.failures;
+    ++counters_.retries;
+  } else {
+    ++counters_.failovers;
+  }
   r.view.attempt += 1;
   r.view.state = "queued";
   r.view.executor.reset();
@@ -708,6 +731,7 @@ void JobManager::next_attempt(Record& r, const std::string& why, std::int64_t wa
 // ---- chosen values and the executor --------------------------------------------
 
 void JobManager::on_chosen(const consensus::ChosenEvent& chosen, Instant now, std::int64_t wall_us) {
+  last_now_ = now;
   const JobId& job = chosen.key.job;
   std::uint32_t attempt = chosen.key.attempt.value;
   if (auto it = jobs_.find(job); it != jobs_.end()) {
@@ -724,7 +748,10 @@ void JobManager::on_chosen(const consensus::ChosenEvent& chosen, Instant now, st
         d_.send(r.candidate, std::move(rel));
       }
     }
-    if (ours) r.phase = Record::Phase::kIdle;
+    if (ours) {
+      r.phase = Record::Phase::kIdle;
+      counters_.decision_ms.observe(std::chrono::duration<double, std::milli>(now - r.proposed_at).count());
+    }
     if (attempt >= r.view.attempt && !job_state_is_final(r.view.state) &&
         !(attempt == r.view.attempt && state_rank(r.view.state) >= state_rank("placed"))) {
       r.view.attempt = attempt;
@@ -816,6 +843,9 @@ void JobManager::start_attempt(const InstanceKey& key, const Value& value, Insta
     r.view.message = "cancelled before it started";
     (void)table_.release(scheduler::ReservationId{value.reservation});
   } else {
+    if (r.origin == d_.self && r.accepted_at.time_since_epoch().count() != 0) {
+      counters_.submit_to_running_ms.observe(std::chrono::duration<double, std::milli>(now - r.accepted_at).count());
+    }
     r.view.state = "running";
     r.view.message = "running on " + d_.config->name + (run.gpu_slots.empty() ? "" : " with GPUs " + run.gpu_slots);
   }
@@ -836,6 +866,7 @@ void JobManager::start_attempt(const InstanceKey& key, const Value& value, Insta
       on_exec_result(failed, wall_us);
       return;
     } else {
+      ++counters_.attempts_started;
       spdlog::info("job {}: attempt {} started ({} {})", job.short_hex(), attempt, r.spec.command,
                    run.gpu_slots.empty() ? "" : "CUDA_VISIBLE_DEVICES=" + run.gpu_slots);
     }
@@ -880,6 +911,7 @@ void JobManager::apply_update(const JobView& v, std::int64_t wall_us) {
   if (it == jobs_.end()) return;
   Record& r = it->second;
   if (v.attempt < r.view.attempt) {
+    ++counters_.stale_updates_refused;
     spdlog::debug("job {}: refused an update of old attempt {} (now {})", v.job_id.short_hex(), v.attempt,
                   r.view.attempt);
     return;
@@ -904,6 +936,11 @@ void JobManager::apply_update(const JobView& v, std::int64_t wall_us) {
     }
     changed = true;
   } else if (v.state != "lost" && job_view_newer(v, r.view)) {
+    if (v.state == "running" && r.view.state != "running" && r.origin == d_.self &&
+        r.accepted_at.time_since_epoch().count() != 0) {
+      counters_.submit_to_running_ms.observe(
+          std::chrono::duration<double, std::milli>(last_now_ - r.accepted_at).count());
+    }
     std::uint32_t failures = std::max(r.view.failures, v.failures);
     r.view = v;
     r.view.failures = failures;

@@ -70,6 +70,36 @@ struct JobManagerDeps {
   std::function<void(const ClientRef& client, Payload payload)> reply;
 };
 
+// Latency histogram with fixed buckets (milliseconds), Prometheus style.
+struct LatencyHistogram {
+  static constexpr double kBucketsMs[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000};
+  std::uint64_t counts[std::size(kBucketsMs)] = {};
+  std::uint64_t total = 0;
+  double sum_ms = 0;
+  void observe(double ms) {
+    for (std::size_t i = 0; i < std::size(kBucketsMs); ++i) {
+      if (ms <= kBucketsMs[i]) ++counts[i];
+    }
+    ++total;
+    sum_ms += ms;
+  }
+};
+
+struct JobCounters {
+  std::uint64_t submitted = 0;          // accepted here (this node is the origin)
+  std::uint64_t refused = 0;            // bad specs refused on submit
+  std::uint64_t placements = 0;         // rankings that found a candidate
+  std::uint64_t reservations_granted = 0;
+  std::uint64_t reservations_refused = 0;
+  std::uint64_t attempts_started = 0;   // as executor
+  std::uint64_t failovers = 0;          // new attempts after a dead or restarted executor
+  std::uint64_t retries = 0;            // new attempts after a failure, per retry policy
+  std::uint64_t stale_updates_refused = 0;  // fencing: updates of older attempts
+  std::uint64_t offloads = 0;           // queued jobs moved to another node (work exchange)
+  LatencyHistogram decision_ms;         // propose -> chosen, for this node's proposals
+  LatencyHistogram submit_to_running_ms;  // as origin: accepted -> the executor reported running
+};
+
 class JobManager {
  public:
   static Result<std::unique_ptr<JobManager>> create(JobManagerDeps deps, Instant now, std::int64_t wall_us);
@@ -89,6 +119,10 @@ class JobManager {
   bool take_capacity_changed();
   // Jobs this node holds, by state (for logs and tests).
   std::map<std::string, std::size_t> counts_by_state() const;
+  const JobCounters& counters() const { return counters_; }
+  std::size_t reservations_held() const { return table_.size(); }
+  // Every job this node holds (the dashboard, /api/jobs).
+  std::vector<JobView> views() const;
 
  private:
   struct Record {
@@ -107,6 +141,8 @@ class JobManager {
     std::set<NodeId> refused;
     Instant last_poll;
     std::string waiting_reason;
+    Instant proposed_at;
+    Instant accepted_at;  // origin: when the submit was acknowledged (volatile)
   };
   struct PendingRun {  // executor side: a granted reservation awaiting the decision
     JobId job;
@@ -182,6 +218,7 @@ class JobManager {
   bool capacity_changed_ = true;
   Instant last_scan_;
   Instant last_now_;
+  JobCounters counters_;
 };
 
 }  // namespace polder::node

@@ -11,6 +11,7 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <optional>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -78,6 +79,7 @@ struct InitArgs {
   std::string name;
   std::string listen = "tcp://127.0.0.1:7400";
   std::string client_listen = "tcp://127.0.0.1:7401";
+  std::optional<std::string> http_listen;  // default: 127.0.0.1:(client port + 10000)
   std::string region = "default";
   std::string operator_name = "default";
 };
@@ -120,6 +122,13 @@ int run_init(const InitArgs& a) {
   cfg.operator_name = a.operator_name;
   cfg.listen = a.listen;
   cfg.client_listen = a.client_listen;
+  if (a.http_listen) {
+    cfg.http_listen = *a.http_listen;
+  } else {
+    // One machine may hold many nodes (testnets): derive a distinct port.
+    long port = std::stol(a.client_listen.substr(a.client_listen.rfind(':') + 1)) + 10000;
+    if (port <= 65535) cfg.http_listen = "127.0.0.1:" + std::to_string(port);
+  }
   cfg.authorized_keys = {cli_key.id()};
   pn::ClientConfig client;
   client.node_address = a.client_listen;
@@ -179,6 +188,9 @@ int main(int argc, char** argv) {
   init_cmd->add_option("--name", init.name, "Node name (default: the directory's name)");
   init_cmd->add_option("--listen", init.listen, "Peer endpoint tcp://HOST:PORT")->capture_default_str();
   init_cmd->add_option("--client-listen", init.client_listen, "CLI endpoint tcp://HOST:PORT")->capture_default_str();
+  init_cmd->add_option("--http-listen", init.http_listen,
+                       "HTTP endpoint HOST:PORT for /metrics, /healthz and the dashboard (\"\" = off; "
+                       "default 127.0.0.1 at the client port + 10000)");
   init_cmd->add_option("--region", init.region, "Region label")->capture_default_str();
   init_cmd->add_option("--operator", init.operator_name, "Operator label")->capture_default_str();
 

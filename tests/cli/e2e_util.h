@@ -142,7 +142,7 @@ inline std::string key_of(const std::string& dir) {
 
 inline std::string listen_of(const std::string& dir) {
   std::string t = read_file(dir + "/polderd.toml");
-  auto p = t.find("listen = \"") + 10;
+  auto p = t.find("\nlisten = \"") + 11;
   return t.substr(p, t.find('"', p) - p);
 }
 

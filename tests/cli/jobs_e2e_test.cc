@@ -5,6 +5,8 @@
 // between the durable write and the reply.
 #include <gtest/gtest.h>
 
+#include <httplib.h>
+
 #include <map>
 #include <regex>
 #include <set>
@@ -32,6 +34,16 @@ void set_cpus(const std::string& dir, int cpus) {
   std::ofstream(dir + "/polderd.toml", std::ios::trunc) << t;
 }
 
+// Serves HTTP (metrics, health, dashboard) on a free loopback port; returns it.
+int set_http(const std::string& dir) {
+  std::string t = read_file(dir + "/polderd.toml");
+  t = std::regex_replace(t, std::regex("\n#? ?http_listen = [^\n]*"), "");
+  int port = testing::free_tcp_port();
+  t.replace(t.find("[network]\n"), 10, "[network]\nhttp_listen = \"127.0.0.1:" + std::to_string(port) + "\"\n");
+  std::ofstream(dir + "/polderd.toml", std::ios::trunc) << t;
+  return port;
+}
+
 std::string json_field(const std::string& out, const std::string& key) {
   std::smatch m;
   std::regex re("\"" + key + "\":(\"([^\"]*)\"|(-?[0-9]+))");
@@ -45,6 +57,7 @@ class JobsTest : public EndToEndTest {
   void start(int n, const std::vector<std::pair<std::string, int>>& gpus, int cpus = 4) {
     for (int i = 0; i < n; ++i) dirs_.push_back(init_node(std::string(1, static_cast<char>('a' + i))));
     for (int i = 0; i < n; ++i) {
+      http_ports_.push_back(set_http(dirs_[i]));
       set_fast_gossip(dirs_[i]);
       set_cpus(dirs_[i], cpus);
       if (!gpus.empty()) add_gpus(dirs_[i], gpus[i % gpus.size()].first, gpus[i % gpus.size()].second);
@@ -53,13 +66,18 @@ class JobsTest : public EndToEndTest {
       }
     }
     for (int i = 0; i < n; ++i) launch(i);
-    ASSERT_TRUE(all_reach(this, dirs_, n - 1, 30s)) << read_file(dirs_[0] + "/polderd.log");
+    ASSERT_TRUE(all_reach(this, dirs_, n - 1, 30s)) << logs();
   }
   void launch(int i, const std::string& env = "") {
     if (daemons_.size() <= static_cast<std::size_t>(i)) daemons_.resize(i + 1);
     if (!env.empty()) ::setenv(env.substr(0, env.find('=')).c_str(), env.substr(env.find('=') + 1).c_str(), 1);
     daemons_[i] = std::make_unique<Daemon>(dirs_[i] + "/polderd.toml", dirs_[i] + "/polderd.log");
     if (!env.empty()) ::unsetenv(env.substr(0, env.find('=')).c_str());
+  }
+  std::string logs() {
+    std::string out;
+    for (const auto& d : dirs_) out += "---- " + d + "\n" + read_file(d + "/polderd.log");
+    return out;
   }
   std::string state_of(int node, const std::string& id) {
     return json_field(polder(dirs_[node], "--json status " + id).output, "state");
@@ -83,6 +101,7 @@ class JobsTest : public EndToEndTest {
   }
 
   std::vector<std::string> dirs_;
+  std::vector<int> http_ports_;
   std::vector<std::unique_ptr<Daemon>> daemons_;
 };
 
@@ -110,6 +129,29 @@ TEST_F(JobsTest, SubmitWaitPrintsOutputWithGpuSlotsAndAnyNodeAgrees) {
   EXPECT_NE(two.output.find("\n0,1\n"), std::string::npos) << two.output;
   auto list = polder(dirs_[2], "--json list --state finished").output;
   EXPECT_NE(list.find(id), std::string::npos) << list;
+
+  // What an operator sees over HTTP (snapshots refresh every 0.5 s).
+  httplib::Client http("127.0.0.1", http_ports_[0]);
+  std::string metrics;
+  for (auto end = std::chrono::steady_clock::now() + 5s; std::chrono::steady_clock::now() < end;) {
+    auto res = http.Get("/metrics");
+    metrics = res ? res->body : "";
+    if (metrics.find("polder_jobs{state=\"finished\"} 2") != std::string::npos) break;
+    std::this_thread::sleep_for(200ms);
+  }
+  EXPECT_NE(metrics.find("polder_members{state=\"alive\"} 3"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("polder_jobs{state=\"finished\"} 2"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("polder_consensus_decision_seconds_count"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("polder_gpus{type=\"H100\",use=\"free\"} 2"), std::string::npos) << metrics;
+  auto health = http.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  auto jobs = http.Get("/api/jobs");
+  ASSERT_TRUE(jobs);
+  EXPECT_NE(jobs->body.find(id), std::string::npos);
+  auto page = http.Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_NE(page->body.find("<title>Polder federation</title>"), std::string::npos);
 }
 
 TEST_F(JobsTest, FailedJobRetriesThenExitsWithItsStatus) {

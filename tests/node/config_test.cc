@@ -141,7 +141,7 @@ TEST(ConfigNode, UnknownKeyNamesKeyLineAndKnownKeys) {
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(s.message(), AllOf(HasSubstr("polderd.toml:8: unknown key network.lisen"),
                                  HasSubstr("did you mean network.listen?"),
-                                 HasSubstr("known keys in [network]: listen, client_listen, advertise")));
+                                 HasSubstr("known keys in [network]: listen, client_listen, http_listen, advertise")));
 }
 
 TEST(ConfigNode, UnknownTableNamesItAndKnownTables) {
