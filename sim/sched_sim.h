@@ -104,6 +104,9 @@ struct SchedResult {
   // ranking of the answers; for the baselines their own choice.
   double placement_wall_s = 0;
   double placements_per_s = 0;
+  // placements_per_s over the run's share of a CPU (cpu_s / wall_s): what
+  // the rate would be on an idle core.
+  double placements_per_cpu_s = 0;
   std::uint64_t offloads = 0;            // jobs moved to a new attempt elsewhere
   std::uint64_t offload_ranks = 0;       // queued jobs ranked by OffloadPolicy::decide
   double offload_wall_s = 0;             // wall time spent in OffloadPolicy::decide
@@ -112,6 +115,7 @@ struct SchedResult {
   std::uint64_t events = 0;
   double sim_end_s = 0;
   double wall_s = 0;
+  double cpu_s = 0;  // process CPU time of the run
   bool ok() const { return overcommit == 0 && lost_jobs == 0 && duplicate_runs == 0 && invariant_failures == 0; }
 };
 
