@@ -32,6 +32,7 @@ bench: build
 	$(BUILD)/bench/polder-bench-scheduler
 	$(BUILD)/polder-sim consensus --nodes 9 --jobs 100 --faults crash,restart,partition,loss,dup,reorder --seeds 1..1000 --json
 	$(BUILD)/polder-sim gossip --nodes 1000 --loss 0.05 --seed 1 --json
+	$(BUILD)/polder-sim sched --sites 20 --jobs 20000 --seed 1 --compare --json
 
 clean:
 	rm -rf $(BUILD) build-asan

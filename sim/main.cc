@@ -22,6 +22,7 @@
 #include "sim/consensus_command.h"
 #include "sim/gossip_command.h"
 #include "sim/pingpong_core.h"
+#include "sim/sched_command.h"
 #include "sim/simulator.h"
 
 namespace {
@@ -222,6 +223,7 @@ int main(int argc, char** argv) {
   add_pingpong_command(app, pingpong);
   polder::sim::add_gossip_command(app, global.seed, global.json);
   polder::sim::add_consensus_command(app, global.seed, global.json);
+  polder::sim::add_sched_command(app, global.seed, global.json);
 
   try {
     app.parse(argc, argv);
