@@ -17,6 +17,10 @@
 //                  first calibrates what one round trip (+ fsync) costs, so
 //                  latencies are also reported in round trips.
 //
+// --profile adds each member's loop timings (wall and thread CPU), core and
+// transport counters; --daemon-order ticks after delivering, as
+// Daemon::turn does, to measure what that order costs.
+//
 // Exit status: 0 when at least one instance was decided and every member
 // exited cleanly; 1 otherwise; 2 on bad arguments.
 #include <signal.h>
@@ -63,6 +67,7 @@ struct RunOptions {
   std::int64_t rtt_us = 10'000;  // ConsensusOptions' default
   double grace_s = 2;
   std::string dir_base = "/tmp";
+  bool daemon_order = false;
   bool keep_dir = false;
 };
 
@@ -125,19 +130,21 @@ std::string join(const std::vector<T>& v) {
 std::vector<std::string> member_args(const RunOptions& o, const MemberConfig& m, int index) {
   std::vector<std::string> ids;
   for (const auto& id : m.ids) ids.push_back(id.hex());
-  return {"polder-bench-consensus-cluster",
-          "--member", std::to_string(index),
-          "--dir", m.dir,
-          "--ids", join(ids),
-          "--ports", join(m.ports),
-          "--driver-list", join(m.drivers),
-          "--mode", o.mode == LoadMode::kContention ? "contention" : "throughput",
-          "--start-us", std::to_string(m.start_us),
-          "--seconds", std::to_string(o.seconds),
-          "--grace", std::to_string(o.grace_s),
-          "--concurrency", std::to_string(o.concurrency),
-          "--rate", std::to_string(o.rate_per_s),
-          "--rtt-us", std::to_string(o.rtt_us)};
+  std::vector<std::string> args = {"polder-bench-consensus-cluster",
+                                   "--member", std::to_string(index),
+                                   "--dir", m.dir,
+                                   "--ids", join(ids),
+                                   "--ports", join(m.ports),
+                                   "--driver-list", join(m.drivers),
+                                   "--mode", o.mode == LoadMode::kContention ? "contention" : "throughput",
+                                   "--start-us", std::to_string(m.start_us),
+                                   "--seconds", std::to_string(o.seconds),
+                                   "--grace", std::to_string(o.grace_s),
+                                   "--concurrency", std::to_string(o.concurrency),
+                                   "--rate", std::to_string(o.rate_per_s),
+                                   "--rtt-us", std::to_string(o.rtt_us)};
+  if (o.daemon_order) args.push_back("--daemon-order");
+  return args;
 }
 
 pid_t spawn(const std::vector<std::string>& args) {
@@ -261,6 +268,7 @@ ordered_json throughput_report(const RunOptions& o, const ClusterRun& run, bool 
   j["fsync"] = true;
   j["fsync_p50_ms"] = run.fsync_p50_ms;
   j["rtt_us"] = o.rtt_us;
+  if (o.daemon_order) j["daemon_order"] = true;
   j["undecided_at_end"] = undecided;
   j["clean_exit"] = run.clean;
   if (with_profile) j["profile"] = profile_of(run);
@@ -354,6 +362,7 @@ int member_main(int index, const std::string& ids, const std::string& ports, con
   m.concurrency = o.concurrency;
   m.rate_per_s = o.rate_per_s;
   m.rtt_us = o.rtt_us;
+  m.daemon_order = o.daemon_order;
   Status st = run_member(m);
   if (!st.is_ok()) {
     std::cerr << "member " << index << ": " << st.to_string() << "\n";
@@ -381,6 +390,7 @@ int main(int argc, char** argv) {
   app.add_option("--tmp", o.dir_base, "Where the temp dir (keys, RocksDB) goes")->capture_default_str();
   app.add_flag("--keep-dir", o.keep_dir, "Keep the temp dir");
   app.add_flag("--profile", profile, "Add each member's loop timings and counters");
+  app.add_flag("--daemon-order", o.daemon_order, "Tick after delivering messages, as Daemon::turn does (default: before)");
   // Internal: how the parent starts each member process.
   app.add_option("--member", member)->group("");
   app.add_option("--ids", ids)->group("");

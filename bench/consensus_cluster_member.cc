@@ -290,13 +290,16 @@ Status Member::run() {
     // a turn that only delivers Accepted messages writes nothing, so the
     // chosen event it raises does not wait for a disk write.
     // A turn that ticked does not wait in poll: its effects leave now.
+    // (--daemon-order ticks after delivering instead, as Daemon::turn does,
+    // to measure what the order costs.)
     const auto wake = host_->next_wake();
     const bool tick_due = wake && to_us(*wake) <= now_us;  // no wake: the tick has nothing to do
-    host_->tick_if_due(instant_from_us(now_us));
+    if (!config_.daemon_order) host_->tick_if_due(instant_from_us(now_us));
     receive(tick_due ? 0 : poll_timeout_us(now_us));
     const std::int64_t t0 = steady_now_us();
     const std::int64_t c0 = thread_cpu_us();
     host_->deliver_loopback(instant_from_us(t0));
+    if (config_.daemon_order) host_->tick_if_due(instant_from_us(t0));
     offer_load(t0);
     const std::int64_t t1 = steady_now_us();
     const std::int64_t c1 = thread_cpu_us();

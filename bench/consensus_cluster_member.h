@@ -46,6 +46,7 @@ struct MemberConfig {
   double rate_per_s = 200;       // kContention: instances per second
   std::int64_t rtt_us = 10'000;   // ConsensusOptions::rtt_us
   std::int64_t retention_us = 1'000'000;
+  bool daemon_order = false;     // tick after delivering (Daemon::turn's order) instead of before
 };
 
 // Runs the member until start_us + seconds_us + grace_us, then writes its

@@ -125,7 +125,8 @@ cleanup
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/polder-etcd-compare-XXXXXX")
 
 log "polder: $CONCURRENCY in flight for ${SECONDS_LOAD}s"
-POLDER_JSON=$("$CLUSTER_BENCH" --concurrency "$CONCURRENCY" --seconds "$SECONDS_LOAD" --tmp "$TMP")
+# Load originates at all three members, as etcd's clients talk to all three.
+POLDER_JSON=$("$CLUSTER_BENCH" --concurrency "$CONCURRENCY" --drivers 3 --seconds "$SECONDS_LOAD" --tmp "$TMP")
 log "polder: 1 in flight for ${SECONDS_LOAD}s"
 POLDER_1_JSON=$("$CLUSTER_BENCH" --concurrency 1 --seconds "$SECONDS_LOAD" --tmp "$TMP")
 
