@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: deps configure build test demo bench asan clean
+.PHONY: deps configure build test demo bench bench-consensus asan clean
 
 deps:
 	scripts/install-deps
@@ -30,9 +30,15 @@ bench: build
 	$(BUILD)/bench/polder-bench-sim
 	$(BUILD)/bench/polder-bench-consensus-core
 	$(BUILD)/bench/polder-bench-scheduler
+	$(BUILD)/bench/polder-bench-consensus-cluster
 	$(BUILD)/polder-sim consensus --nodes 9 --jobs 100 --faults crash,restart,partition,loss,dup,reorder --seeds 1..1000 --json
 	$(BUILD)/polder-sim gossip --nodes 1000 --loss 0.05 --seed 1 --json
 	$(BUILD)/polder-sim sched --sites 20 --jobs 20000 --seed 1 --compare --json
+
+# Per-job Paxos on 3 real processes vs a 3-member etcd cluster (installs
+# etcd-server on demand; never needed by build or test). One JSON object.
+bench-consensus: build
+	BUILD=$(BUILD) bench/etcd_compare.sh
 
 clean:
 	rm -rf $(BUILD) build-asan
