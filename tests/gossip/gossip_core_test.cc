@@ -243,13 +243,16 @@ std::vector<Message> decoded(const Effects& effects) {
 
 TEST(GossipCore, RefutationTravelsWithoutTheRecord) {
   auto core = lone_core(std::make_shared<sim::FakeRecordVerifier>());
-  core->tick(instant_from_us(0));
+  // Let the start-up announcement (with the record) run out its budget
+  // first: a refutation would rightly carry a record still spreading.
+  // (10 sends, 3 per 20 ms gossip round: gone well within 150 ms.)
+  for (std::int64_t t_us = 0; t_us <= 150'000; t_us += 10'000) core->tick(instant_from_us(t_us));
   Update accusation;
   accusation.kind = UpdateKind::kSuspect;
   accusation.node = core->self();
   accusation.incarnation = 0;
   accusation.accuser = id_prefix(sim::sim_node_id(1));
-  const Effects effects = core->receive(sim::sim_node_id(1), encode(Message{GossipOnly{}, {accusation}}), instant_from_us(1000));
+  const Effects effects = core->receive(sim::sim_node_id(1), encode(Message{GossipOnly{}, {accusation}}), instant_from_us(155'000));
   EXPECT_EQ(core->incarnation(), 1U);
   bool refuted = false;
   for (const Message& m : decoded(effects)) {
