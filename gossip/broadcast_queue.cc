@@ -1,15 +1,27 @@
 #include "gossip/broadcast_queue.h"
 
+#include <algorithm>
 #include <cassert>
 
 #include "gossip/codec.h"
 
 namespace polder::gossip {
 
-bool BroadcastQueue::push(Update update) {
+bool BroadcastQueue::push(Update update, std::uint32_t transmits_already) {
   auto it = by_node_.find(update.node);
   if (it != by_node_.end()) {
-    queue_.erase(it->second);
+    auto queued = queue_.find(it->second);
+    assert(queued != queue_.end());
+    Update& old = queued->second.update;
+    if (old.kind == update.kind && old.incarnation == update.incarnation) {
+      transmits_already = std::min(transmits_already, it->second.transmits);
+    }
+    // A bare alive (a refutation) must not stop a record still spreading:
+    // it takes the queued record along (records only ever get newer).
+    if (old.kind == UpdateKind::kAlive && update.kind == UpdateKind::kAlive && update.record.empty()) {
+      update.record = std::move(old.record);
+    }
+    queue_.erase(queued);
     by_node_.erase(it);
   }
   bool dropped = false;
@@ -20,7 +32,7 @@ bool BroadcastQueue::push(Update update) {
     ++dropped_;
     dropped = true;
   }
-  const Key key{0, ~inserted_++};
+  const Key key{transmits_already, ~inserted_++};
   const NodeId node = update.node;
   const std::size_t size = update_wire_size_bytes(update);
   queue_.emplace(key, Item{std::move(update), size});

@@ -24,8 +24,14 @@ class BroadcastQueue {
   explicit BroadcastQueue(std::size_t capacity) : capacity_(capacity) {}
 
   // Queues `update`, replacing any queued update about the same member.
-  // Returns false when something was dropped to make room.
-  bool push(Update update);
+  // `transmits_already` > 0 gives it a smaller budget (a Lifeguard
+  // confirmation, worth less than news); replacing a queued update of the
+  // same kind and incarnation keeps whichever budget is larger, so a
+  // confirmation never cuts short the suspicion it confirms. An alive
+  // without a record that replaces one with a record takes the record over,
+  // so a refutation never stops a record from spreading. Returns false
+  // when something was dropped to make room.
+  bool push(Update update, std::uint32_t transmits_already = 0);
   // Appends to `out` updates whose wire size fits `budget_bytes`, skipping
   // any about `skip` (the packet's receiver already knows about itself
   // best); each selected update counts one transmission out of `limit`.

@@ -223,13 +223,29 @@ std::size_t update_wire_size_bytes(const Update& update) {
   return 40 + 32 + round_up_8(update.record.size());
 }
 
-Codec::Codec(CodecLimits limits) : limits_(limits), encode_scratch_(kScratchWords) {}
+namespace {
+
+// Scratch memory holds no state between calls: shared by the codecs of a thread.
+std::vector<capnp::word>& encode_scratch() {
+  thread_local std::vector<capnp::word> scratch(kScratchWords);
+  return scratch;
+}
+
+std::vector<capnp::word>& decode_scratch() {
+  thread_local std::vector<capnp::word> scratch;
+  return scratch;
+}
+
+}  // namespace
+
+Codec::Codec(CodecLimits limits) : limits_(limits) {}
 Codec::~Codec() = default;
 
 Result<Bytes> Codec::encode(const Message& message) {
   // The builder zeroes what it used of the scratch segment on destruction,
   // as Cap'n Proto requires of a reused first segment.
-  capnp::MallocMessageBuilder builder(kj::arrayPtr(encode_scratch_.data(), encode_scratch_.size()));
+  std::vector<capnp::word>& scratch = encode_scratch();
+  capnp::MallocMessageBuilder builder(kj::arrayPtr(scratch.data(), scratch.size()));
   auto root = builder.initRoot<wire::Message>();
   build_updates(root, message.updates);
   std::visit(BodyBuilder{root.initBody()}, message.body);
@@ -251,13 +267,14 @@ Result<Message> Codec::decode(std::span<const std::uint8_t> bytes) {
                             " bytes)");
   }
   // Copy into word-aligned memory: transports carry no alignment.
-  decode_scratch_.resize(bytes.size() / sizeof(capnp::word));
-  std::memcpy(decode_scratch_.data(), bytes.data(), bytes.size());
+  std::vector<capnp::word>& scratch = decode_scratch();
+  scratch.resize(bytes.size() / sizeof(capnp::word));
+  std::memcpy(scratch.data(), bytes.data(), bytes.size());
   capnp::ReaderOptions options;
   options.nestingLimit = limits_.nesting_limit;
-  options.traversalLimitInWords = 2 * decode_scratch_.size() + 64;
+  options.traversalLimitInWords = 2 * scratch.size() + 64;
   try {
-    kj::ArrayPtr<const capnp::word> words(decode_scratch_.data(), decode_scratch_.size());
+    kj::ArrayPtr<const capnp::word> words(scratch.data(), scratch.size());
     capnp::FlatArrayMessageReader reader(words, options);
     if (reader.getEnd() != words.end()) return invalid_argument("gossip message has trailing bytes");
     auto root = reader.getRoot<wire::Message>();

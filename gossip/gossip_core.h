@@ -32,6 +32,7 @@
 // hash order). Thread-safety: none; one host thread drives a core.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -85,6 +86,11 @@ struct GossipCounters {
   std::uint64_t members_refused = 0;    // not admitted by GossipOptions::admit
   std::uint64_t push_pulls = 0;
   std::uint64_t broadcasts_dropped = 0;
+  // Traffic by message body (index: Body's variant index) and updates sent
+  // by kind (index: UpdateKind): where the bandwidth goes.
+  std::array<std::uint64_t, std::variant_size_v<Body>> messages_sent_by_body{};
+  std::array<std::uint64_t, std::variant_size_v<Body>> bytes_sent_by_body{};
+  std::array<std::uint64_t, 5> updates_sent_by_kind{};
 };
 
 // Everything a core needs besides its config: its identity's helpers.
@@ -169,6 +175,7 @@ class GossipCore : public Core {
     NodeId target;
     NodeId requester;
     std::uint32_t requester_seq = 0;
+    std::int64_t started_us = 0;
     std::int64_t nack_at_us = 0;
     std::int64_t expire_us = 0;
     bool nacked = false;
@@ -197,9 +204,10 @@ class GossipCore : public Core {
   void apply_dead(const Update& u, Via via, std::int64_t now_us);
   void refute(std::uint64_t accused_incarnation);
   void set_state(std::uint32_t slot, MemberState state, std::int64_t now_us);
-  void broadcast(Update update);
+  void broadcast(Update update, std::uint32_t transmits_already = 0);
   void declare_dead(std::uint32_t slot, std::int64_t now_us);
   void expire_suspicions(std::int64_t now_us);
+  std::int64_t suspicion_wake_us();
   void reap(std::int64_t now_us);
 
   // gossip_probe.cc: SWIM failure detection with Lifeguard
@@ -253,6 +261,9 @@ class GossipCore : public Core {
   bool joined_ = false;
   bool leaving_ = false;
   bool eager_pending_ = false;
+  bool eager_own_pending_ = false;       // news this node originated: pushed at once in any profile
+  bool suspicion_wake_dirty_ = false;    // suspicions_ changed since suspicion_wake_us_
+  std::int64_t suspicion_wake_us_ = 0;   // earliest suspicion deadline (valid unless dirty)
   std::int64_t now_us_ = 0;
   std::int64_t next_probe_us_ = 0;
   std::int64_t next_gossip_us_ = 0;

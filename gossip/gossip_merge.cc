@@ -3,6 +3,7 @@
 // refutes a suspicion of itself, and when a suspicion becomes a death.
 #include <algorithm>
 #include <cassert>
+#include <limits>
 
 #include "gossip/gossip_core.h"
 
@@ -64,7 +65,13 @@ void GossipCore::apply_alive(Update& u, Via via, bool from_subject, std::int64_t
     changed = true;
   }
   const bool record_changed = !u.record.empty() && apply_record(m, u.record);
-  if ((changed || record_changed) && regossip) broadcast(update_for(m));
+  if ((changed || record_changed) && regossip) {
+    // A new incarnation alone (a refutation) travels without the record,
+    // which members already hold: records are most of an update's bytes.
+    Update out = update_for(m);
+    if (!record_changed) out.record.clear();
+    broadcast(std::move(out));
+  }
 }
 
 // True when `record` replaced the member's record. Every refusal is counted.
@@ -111,7 +118,14 @@ void GossipCore::apply_suspect(const Update& u, Via via, std::int64_t now_us) {
     m.incarnation = std::max(m.incarnation, u.incarnation);
     auto it = suspicions_.find(slot);
     assert(it != suspicions_.end() && "every suspect member has a suspicion timer");
-    if (it->second.confirm(u.accuser) && via == Via::kGossip) broadcast(u);
+    if (it->second.confirm(u.accuser)) {
+      suspicion_wake_dirty_ = true;
+      // A confirmation only shortens timers: it needs to reach the few
+      // members about to time out, not everyone, so it travels on a third
+      // of the budget of news (the suspicion itself keeps its own).
+      const std::uint32_t limit = retransmit_limit(options_.config, n());
+      if (via == Via::kGossip) broadcast(u, limit - std::max<std::uint32_t>(1, limit / 3));
+    }
     return;
   }
   m.incarnation = u.incarnation;
@@ -119,6 +133,7 @@ void GossipCore::apply_suspect(const Update& u, Via via, std::int64_t now_us) {
   const std::size_t others = alive_ >= 2 ? alive_ - 2 : 0;  // neither self nor the suspect confirms
   const auto k = static_cast<std::uint32_t>(std::min<std::size_t>(options_.config.suspicion_confirmations, others));
   const std::size_t members = n();
+  suspicion_wake_dirty_ = true;
   suspicions_.emplace(slot, Suspicion(u.accuser, k, suspicion_timeout_min(options_.config, members),
                                       suspicion_timeout_max(options_.config, members), instant_from_us(now_us)));
   emit(kEventSuspect, m);
@@ -151,7 +166,10 @@ void GossipCore::refute(std::uint64_t accused_incarnation) {
   // Lifeguard 4.1: being suspected hints that we are the slow one.
   awareness_.apply_delta(1);
   persist_incarnation();
-  broadcast(self_alive_update());
+  // Refuting changes the incarnation, not the record: send it bare.
+  Update u = self_alive_update();
+  u.record.clear();
+  broadcast(std::move(u));
 }
 
 void GossipCore::set_state(std::uint32_t slot, MemberState state, std::int64_t now_us) {
@@ -160,15 +178,20 @@ void GossipCore::set_state(std::uint32_t slot, MemberState state, std::int64_t n
   const bool is_live = state == MemberState::kAlive || state == MemberState::kSuspect;
   if (was_live && !is_live) --alive_;
   if (!was_live && is_live) ++alive_;
-  if (m.state == MemberState::kSuspect && state != MemberState::kSuspect) suspicions_.erase(slot);
+  if (m.state == MemberState::kSuspect && state != MemberState::kSuspect) {
+    suspicions_.erase(slot);
+    suspicion_wake_dirty_ = true;
+  }
   m.state = state;
   m.state_change_us = now_us;
   if (!is_live) reap_queue_.emplace_back(now_us + to_us(options_.config.dead_reap_after), slot);
 }
 
-void GossipCore::broadcast(Update update) {
-  if (!broadcasts_.push(std::move(update))) ++counters_.broadcasts_dropped;
+void GossipCore::broadcast(Update update, std::uint32_t transmits_already) {
+  const bool own = update.node == self_ || update.accuser == id_prefix(self_);
+  if (!broadcasts_.push(std::move(update), transmits_already)) ++counters_.broadcasts_dropped;
   eager_pending_ = true;
+  eager_own_pending_ = eager_own_pending_ || own;
 }
 
 void GossipCore::declare_dead(std::uint32_t slot, std::int64_t now_us) {
@@ -182,7 +205,19 @@ void GossipCore::declare_dead(std::uint32_t slot, std::int64_t now_us) {
   apply_dead(u, Via::kGossip, now_us);
 }
 
+// The earliest deadline, recomputed only after suspicions changed: finish()
+// asks after every message, and walking a map there costs more than the rest.
+std::int64_t GossipCore::suspicion_wake_us() {
+  if (suspicion_wake_dirty_) {
+    suspicion_wake_us_ = std::numeric_limits<std::int64_t>::max();
+    for (const auto& [slot, s] : suspicions_) suspicion_wake_us_ = std::min(suspicion_wake_us_, to_us(s.deadline()));
+    suspicion_wake_dirty_ = false;
+  }
+  return suspicions_.empty() ? std::numeric_limits<std::int64_t>::max() : suspicion_wake_us_;
+}
+
 void GossipCore::expire_suspicions(std::int64_t now_us) {
+  if (suspicion_wake_us() > now_us) return;
   std::vector<std::uint32_t> expired;
   for (const auto& [slot, suspicion] : suspicions_) {
     if (to_us(suspicion.deadline()) <= now_us) expired.push_back(slot);

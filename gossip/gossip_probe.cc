@@ -16,7 +16,9 @@ constexpr std::size_t kRelaysMax = 64;
 void GossipCore::probe_tick(std::int64_t now_us) {
   if (now_us < next_probe_us_) return;
   // Lifeguard: a node that is unhealthy itself probes less often.
-  next_probe_us_ = now_us + to_us(awareness_.scale(options_.config.probe_interval));
+  Duration interval = awareness_.scale(options_.config.probe_interval);
+  if (vivaldi_.updates() < options_.config.vivaldi.fast_start_samples) interval /= 2;
+  next_probe_us_ = now_us + to_us(interval);
   if (probes_.size() >= options_.config.probes_in_flight_max) return;
   std::uint32_t slot = MemberTable::kNone;
   if (next_probe_target(slot)) start_probe(slot, now_us);
@@ -110,6 +112,12 @@ void GossipCore::send_indirect(Probe& probe) {
     send(helper, std::move(message));
   }
   probe.nacks_expected = static_cast<std::uint32_t>(helpers.size());
+  // Ping the target once more as well (memberlist's TCP fallback in
+  // spirit): under message loss most failed probes are a lost ping or ack,
+  // and a second direct try makes a false suspicion ~10x rarer for one
+  // message. Same seq: whichever ack comes back first ends the probe.
+  Message retry{Ping{probe.seq, vivaldi_.coordinate()}, {}};
+  send(probe.target, std::move(retry));
 }
 
 void GossipCore::fail_probe(const Probe& probe, std::int64_t now_us) {
@@ -146,7 +154,8 @@ void GossipCore::on_ping(const NodeId& from, const Ping& ping) {
 void GossipCore::on_ack(const NodeId& from, const Ack& ack, std::int64_t now_us) {
   auto probe = std::find_if(probes_.begin(), probes_.end(), [&](const Probe& p) { return p.seq == ack.seq; });
   if (probe != probes_.end()) {
-    if (from == probe->target && ack.coordinate) {  // direct: an RTT sample for Vivaldi
+    // Direct and answering the first ping: an RTT sample for Vivaldi.
+    if (from == probe->target && ack.coordinate && !probe->indirect_sent) {
       const double rtt_ms = static_cast<double>(now_us - probe->started_us) / 1000.0;
       vivaldi_.observe(*ack.coordinate, rtt_ms, rng_);
       learn_coordinate(from, ack.coordinate);
@@ -157,7 +166,13 @@ void GossipCore::on_ack(const NodeId& from, const Ack& ack, std::int64_t now_us)
   }
   auto relay = std::find_if(relays_.begin(), relays_.end(), [&](const Relay& r) { return r.seq == ack.seq; });
   if (relay == relays_.end() || from != relay->target) return;  // late or unknown: ignore
-  if (ack.coordinate) learn_coordinate(from, ack.coordinate);
+  if (ack.coordinate) {
+    // The relay's own ping and this ack are a round trip like any other:
+    // one more Vivaldi sample for free.
+    const double rtt_ms = static_cast<double>(now_us - relay->started_us) / 1000.0;
+    vivaldi_.observe(*ack.coordinate, rtt_ms, rng_);
+    learn_coordinate(from, ack.coordinate);
+  }
   const NodeId requester = relay->requester;
   Message forward{Ack{relay->requester_seq, std::nullopt}, {}};
   relays_.erase(relay);
@@ -184,6 +199,7 @@ void GossipCore::on_ping_req(const NodeId& from, const PingReq& req, std::int64_
   relay.target = req.target;
   relay.requester = from;
   relay.requester_seq = req.seq;
+  relay.started_us = now_us;
   // Nack halfway through the requester's remaining window, so it arrives
   // before the requester's deadline.
   relay.nack_at_us = now_us + to_us(c.probe_deadline - c.probe_timeout) / 2;

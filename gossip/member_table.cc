@@ -45,48 +45,66 @@ Coordinate CompactCoordinate::expand() const {
   return c;
 }
 
-std::size_t MemberTable::hash(const NodeId& id) {
+std::uint64_t MemberTable::hash(const NodeId& id) {
   std::uint64_t h;
   std::memcpy(&h, id.bytes().data() + 8, sizeof h);  // bytes 0-7 are the prefix; mix in the next ones
   std::uint64_t p;
   std::memcpy(&p, id.bytes().data(), sizeof p);
   h ^= p * 0x9e3779b97f4a7c15ULL;
-  return static_cast<std::size_t>(h ^ (h >> 29));
+  h ^= h >> 29;
+  return h * 0xbf58476d1ce4e5b9ULL;  // the tag (upper half) must be mixed too
 }
+
+namespace {
+
+bool same_id(const NodeId& a, const NodeId& b) {
+  // Four word compares, inlined: this runs on every update a core receives.
+  std::uint64_t x[4], y[4];
+  std::memcpy(x, a.bytes().data(), sizeof x);
+  std::memcpy(y, b.bytes().data(), sizeof y);
+  return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])) == 0;
+}
+
+}  // namespace
 
 void MemberTable::reserve(std::size_t members) {
   members_.reserve(members);
-  while (index_.size() < 2 * members) grow_index();
+  while (3 * members > 2 * index_.size()) grow_index();
 }
 
 std::uint32_t MemberTable::find(const NodeId& id) const {
   if (index_.empty()) return kNone;
   const std::size_t mask = index_.size() - 1;
-  for (std::size_t i = hash(id) & mask;; i = (i + 1) & mask) {  // bounded: load factor <= 1/2
-    const std::uint32_t slot = index_[i];
-    if (slot == kEmpty) return kNone;
-    if (members_[slot].id == id) return slot;
+  const std::uint64_t h = hash(id);
+  const std::uint32_t tag = tag_of(h);
+  for (std::size_t i = h & mask;; i = (i + 1) & mask) {  // bounded: load factor <= 3/4
+    const std::uint64_t entry = index_[i];
+    if (entry == kEmpty) return kNone;
+    if (static_cast<std::uint32_t>(entry >> 32) == tag && same_id(members_[slot_of(entry)].id, id)) {
+      return slot_of(entry);
+    }
   }
 }
 
 void MemberTable::index_insert(std::uint32_t slot) {
   const std::size_t mask = index_.size() - 1;
-  std::size_t i = hash(members_[slot].id) & mask;
+  const std::uint64_t h = hash(members_[slot].id);
+  std::size_t i = h & mask;
   while (index_[i] != kEmpty) i = (i + 1) & mask;
-  index_[i] = slot;
+  index_[i] = (std::uint64_t{tag_of(h)} << 32) | slot;
 }
 
 void MemberTable::grow_index() {
-  std::vector<std::uint32_t> old = std::move(index_);
+  std::vector<std::uint64_t> old = std::move(index_);
   index_.assign(old.empty() ? 16 : 2 * old.size(), kEmpty);
-  for (std::uint32_t slot : old) {
-    if (slot != kEmpty) index_insert(slot);
+  for (std::uint64_t entry : old) {
+    if (entry != kEmpty) index_insert(slot_of(entry));
   }
 }
 
 std::uint32_t MemberTable::insert(const NodeId& id) {
   assert(find(id) == kNone && "member inserted twice");
-  if (2 * (size_ + 1) > index_.size()) grow_index();
+  if (4 * (size_ + 1) > 3 * index_.size()) grow_index();
   std::uint32_t slot;
   if (!free_.empty()) {
     slot = free_.back();
@@ -109,10 +127,10 @@ void MemberTable::erase(std::uint32_t slot) {
   assert(in_use(slot));
   const std::size_t mask = index_.size() - 1;
   std::size_t i = hash(members_[slot].id) & mask;
-  while (index_[i] != slot) i = (i + 1) & mask;
+  while (slot_of(index_[i]) != slot || index_[i] == kEmpty) i = (i + 1) & mask;
   // Backward-shift deletion keeps every probe sequence unbroken.
   for (std::size_t j = (i + 1) & mask; index_[j] != kEmpty; j = (j + 1) & mask) {
-    const std::size_t home = hash(members_[index_[j]].id) & mask;
+    const std::size_t home = hash(members_[slot_of(index_[j])].id) & mask;
     const bool movable = (j > i) ? (home <= i || home > j) : (home <= i && home > j);
     if (movable) {
       index_[i] = index_[j];
@@ -140,7 +158,7 @@ const std::vector<std::pair<std::uint64_t, std::uint32_t>>& MemberTable::sorted(
 }
 
 std::size_t MemberTable::memory_bytes() const {
-  std::size_t bytes = members_.capacity() * sizeof(Member) + index_.capacity() * sizeof(std::uint32_t) +
+  std::size_t bytes = members_.capacity() * sizeof(Member) + index_.capacity() * sizeof(std::uint64_t) +
                       free_.capacity() * sizeof(std::uint32_t) + sorted_.capacity() * sizeof(sorted_[0]);
   for (const Member& m : members_) {
     if (m.record) bytes += sizeof(VerifiedRecord) + m.record->bytes.capacity() + 16;  // + control block

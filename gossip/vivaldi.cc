@@ -41,6 +41,11 @@ bool Vivaldi::observe(const Coordinate& other, double rtt_ms, Rng& rng) {
   if (!vivaldi_is_valid(other) || !(rtt_ms > 0) || rtt_ms > config_.rtt_max_ms) return false;
   rtt_ms = std::max(rtt_ms, kZero);
   const double dist = vivaldi_distance_ms(coordinate_, other);
+  // A node that is sure of its place treats a sample far above the
+  // estimate as a stall (a busy peer, a queue), not as distance: it is cut
+  // to outlier_factor x the estimate, so one stall moves it only a little.
+  const double confident = double{coordinate_.error} < config_.outlier_error_max;
+  if (confident && rtt_ms > config_.outlier_factor * dist) rtt_ms = config_.outlier_factor * dist;
   const double wrongness = std::fabs(dist - rtt_ms) / rtt_ms;
   const double total_error = std::max(double{coordinate_.error} + double{other.error}, kZero);
   const double weight = coordinate_.error / total_error;

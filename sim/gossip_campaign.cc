@@ -121,6 +121,7 @@ class Campaign {
   void publish_update(Simulator& sim);
   double vivaldi_error(std::uint64_t seed) const;
   void finish(const Simulator& sim, GossipCampaignResult& result, double wall_s) const;
+  nlohmann::ordered_json traffic_breakdown(double node_s) const;
 
   GossipCampaignOptions options_;
   Geography geo_;
@@ -262,6 +263,42 @@ double Campaign::vivaldi_error(std::uint64_t seed) const {
   return percentile(errors, 0.5);
 }
 
+// Per node-second, summed over the cores running at the end (a core that
+// crashed took its counters with it): which messages and updates cost what.
+nlohmann::ordered_json Campaign::traffic_breakdown(double node_s) const {
+  static constexpr const char* kBodies[] = {"gossip", "ping", "ack", "ping_req", "nack", "digest", "digest_reply", "sync"};
+  static constexpr const char* kKinds[] = {"", "alive", "suspect", "dead", "left"};
+  gossip::GossipCounters sum;
+  for (const GossipCore* core : meter_.cores) {
+    if (core == nullptr) continue;
+    const auto& c = core->counters();
+    for (std::size_t i = 0; i < sum.messages_sent_by_body.size(); ++i) {
+      sum.messages_sent_by_body[i] += c.messages_sent_by_body[i];
+      sum.bytes_sent_by_body[i] += c.bytes_sent_by_body[i];
+    }
+    for (std::size_t i = 0; i < sum.updates_sent_by_kind.size(); ++i) sum.updates_sent_by_kind[i] += c.updates_sent_by_kind[i];
+    sum.suspicions += c.suspicions;
+    sum.refutations += c.refutations;
+    sum.probes += c.probes;
+    sum.probes_indirect += c.probes_indirect;
+    sum.push_pulls += c.push_pulls;
+  }
+  nlohmann::ordered_json j;
+  for (std::size_t i = 0; i < sum.messages_sent_by_body.size(); ++i) {
+    j[std::string("msgs_") + kBodies[i]] = static_cast<double>(sum.messages_sent_by_body[i]) / node_s;
+    j[std::string("kbit_") + kBodies[i]] = static_cast<double>(sum.bytes_sent_by_body[i]) * 8.0 / 1000.0 / node_s;
+  }
+  for (std::size_t i = 1; i < sum.updates_sent_by_kind.size(); ++i) {
+    j[std::string("updates_") + kKinds[i]] = static_cast<double>(sum.updates_sent_by_kind[i]) / node_s;
+  }
+  j["suspicions"] = static_cast<double>(sum.suspicions) / node_s;
+  j["refutations"] = static_cast<double>(sum.refutations) / node_s;
+  j["probes"] = static_cast<double>(sum.probes) / node_s;
+  j["probes_indirect"] = static_cast<double>(sum.probes_indirect) / node_s;
+  j["push_pulls"] = static_cast<double>(sum.push_pulls) / node_s;
+  return j;
+}
+
 void Campaign::finish(const Simulator& sim, GossipCampaignResult& result, double wall_s) const {
   const double duration_s = options_.duration_s;
   std::vector<double> converge;
@@ -332,6 +369,7 @@ void Campaign::finish(const Simulator& sim, GossipCampaignResult& result, double
   j["vivaldi_median_rel_err"] = vivaldi_at_60s_ >= 0 ? vivaldi_at_60s_ : vivaldi_error(options_.seed);
   j["vivaldi_median_rel_err_end"] = vivaldi_error(options_.seed);
   j["member_table_bytes_max"] = table_bytes_max;
+  j["traffic"] = traffic_breakdown(node_s);
   j["events"] = sim.counters().events_processed;
   j["messages_delivered"] = sim.counters().messages_delivered;
   j["messages_lost"] = sim.counters().dropped_loss;

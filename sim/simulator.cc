@@ -56,21 +56,45 @@ Status Simulator::add_node(const NodeId& id) {
   if (nodes_.size() >= options_.nodes_max) {
     return resource_exhausted("simulator is at nodes_max = " + std::to_string(options_.nodes_max));
   }
-  if (index_.count(id) > 0) return Status(StatusCode::kAlreadyExists, "node " + id.short_hex() + " already added");
+  if (find_index(id) != kNoIndex) return Status(StatusCode::kAlreadyExists, "node " + id.short_hex() + " already added");
   const auto index = static_cast<std::uint32_t>(nodes_.size());
   NodeState& node = nodes_.emplace_back();
   node.id = id;
   node.disk.set_options(options_.disk);
   node.seed_base = rng_.next();  // per-node seeds come from the run's one Rng
-  index_.emplace(id, index);
+  insert_index(id, index);
   start_core(index);
   return Status::ok();
 }
 
+std::uint32_t Simulator::find_index(const NodeId& id) const {
+  if (index_.empty()) return kNoIndex;
+  const std::size_t mask = index_.size() - 1;
+  for (std::size_t i = Id32Hash{}(id) & mask;; i = (i + 1) & mask) {  // bounded: load <= 1/2
+    const IndexEntry& e = index_[i];
+    if (e.index == kNoIndex) return kNoIndex;
+    if (e.id == id) return e.index;
+  }
+}
+
+void Simulator::insert_index(const NodeId& id, std::uint32_t index) {
+  if (2 * (nodes_.size() + 1) > index_.size()) {
+    std::vector<IndexEntry> old = std::move(index_);
+    index_.assign(old.empty() ? 64 : 2 * old.size(), IndexEntry{});
+    for (const IndexEntry& e : old) {
+      if (e.index != kNoIndex) insert_index(e.id, e.index);
+    }
+  }
+  const std::size_t mask = index_.size() - 1;
+  std::size_t i = Id32Hash{}(id) & mask;
+  while (index_[i].index != kNoIndex) i = (i + 1) & mask;
+  index_[i] = IndexEntry{id, index};
+}
+
 Result<std::uint32_t> Simulator::index_of(const NodeId& id) const {
-  auto it = index_.find(id);
-  if (it == index_.end()) return not_found("unknown node " + id.short_hex());
-  return it->second;
+  const std::uint32_t index = find_index(id);
+  if (index == kNoIndex) return not_found("unknown node " + id.short_hex());
+  return index;
 }
 
 Status Simulator::crash(const NodeId& id) {
@@ -171,18 +195,18 @@ Status Simulator::act(const NodeId& id, const std::function<Effects(Core&, Insta
 }
 
 bool Simulator::is_up(const NodeId& id) const {
-  auto it = index_.find(id);
-  return it != index_.end() && nodes_[it->second].up;
+  const std::uint32_t index = find_index(id);
+  return index != kNoIndex && nodes_[index].up;
 }
 
 Core* Simulator::core(const NodeId& id) {
-  auto it = index_.find(id);
-  return it == index_.end() ? nullptr : nodes_[it->second].core.get();
+  const std::uint32_t index = find_index(id);
+  return index == kNoIndex ? nullptr : nodes_[index].core.get();
 }
 
 const DurableRecords* Simulator::durable(const NodeId& id) const {
-  auto it = index_.find(id);
-  return it == index_.end() ? nullptr : &nodes_[it->second].disk.durable();
+  const std::uint32_t index = find_index(id);
+  return index == kNoIndex ? nullptr : &nodes_[index].disk.durable();
 }
 
 // ---- Running ----------------------------------------------------------------
@@ -352,12 +376,11 @@ void Simulator::send_all(std::uint32_t from, std::vector<OutMessage>& messages) 
   const std::int64_t now_us = queue_.now_us();
   for (OutMessage& message : messages) {  // bounded by messages.size()
     ++counters_.messages_sent;
-    auto it = index_.find(message.to);
-    if (it == index_.end()) {
+    const std::uint32_t to = find_index(message.to);
+    if (to == kNoIndex) {
       count_drop(counters_.dropped_unknown_destination);
       continue;
     }
-    const std::uint32_t to = it->second;
     const Route route = network_.route(from, to, rng_);
     if (route.outcome == Route::Outcome::kLost) {
       count_drop(counters_.dropped_loss);

@@ -196,8 +196,17 @@ class Simulator {
   PayloadSlab slab_;
   Network network_;
   std::vector<NodeState> nodes_;  // index = order of add_node
-  // Looked up, never iterated (STYLE.md habit 16).
-  std::unordered_map<NodeId, std::uint32_t, Id32Hash> index_;
+  // NodeId -> index, open addressing with the key stored inline: one cache
+  // line per lookup (a node-based map cost two misses on every message sent,
+  // a tenth of a 10,000-node run). Looked up, never iterated (habit 16).
+  struct IndexEntry {
+    NodeId id;
+    std::uint32_t index = kNoIndex;
+  };
+  static constexpr std::uint32_t kNoIndex = 0xffffffffU;
+  std::uint32_t find_index(const NodeId& id) const;
+  void insert_index(const NodeId& id, std::uint32_t index);
+  std::vector<IndexEntry> index_;  // size a power of two, load <= 1/2
   SimCounters counters_;
   std::uint64_t trace_hash_ = 0;
   Observer observer_;

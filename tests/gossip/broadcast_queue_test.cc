@@ -53,5 +53,48 @@ TEST(BroadcastQueue, IsBoundedAndCountsDrops) {
   EXPECT_EQ(q.dropped(), 24U);
 }
 
+Update suspect(std::uint32_t node, std::uint64_t incarnation, std::uint64_t accuser) {
+  Update u = alive(node, incarnation);
+  u.kind = UpdateKind::kSuspect;
+  u.accuser = accuser;
+  return u;
+}
+
+TEST(BroadcastQueue, UpdateQueuedWithTransmitsAlreadyGetsASmallerBudget) {
+  BroadcastQueue q(16);
+  q.push(suspect(1, 0, 7), 8);  // a confirmation: 2 of 10 left
+  std::vector<Update> out;
+  EXPECT_EQ(q.select(1000, 10, nullptr, out), 1U);
+  EXPECT_EQ(q.select(1000, 10, nullptr, out), 1U);
+  EXPECT_TRUE(q.empty());
+}
+
+TEST(BroadcastQueue, ConfirmationKeepsTheBudgetOfTheSuspicionItReplaces) {
+  BroadcastQueue q(16);
+  q.push(suspect(1, 0, 7));
+  std::vector<Update> out;
+  q.select(1000, 10, nullptr, out);  // the suspicion: sent once, 9 left
+  q.push(suspect(1, 0, 8), 8);       // a confirmation of it
+  ASSERT_EQ(q.size(), 1U);
+  out.clear();
+  std::size_t sent = 0;
+  for (int i = 0; i < 20 && !q.empty(); ++i) sent += q.select(1000, 10, nullptr, out);
+  EXPECT_EQ(sent, 9U);
+  EXPECT_EQ(out.back().accuser, 8U);  // the newer content travels
+}
+
+TEST(BroadcastQueue, BareAliveKeepsTheRecordOfTheAliveItReplaces) {
+  BroadcastQueue q(16);
+  Update with_record = alive(1, 0);
+  with_record.record = {1, 2, 3};
+  q.push(with_record);
+  q.push(alive(1, 1));  // a refutation, sent bare
+  std::vector<Update> out;
+  q.select(1000, 10, nullptr, out);
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(out[0].incarnation, 1U);
+  EXPECT_EQ(out[0].record, (Bytes{1, 2, 3}));
+}
+
 }  // namespace
 }  // namespace polder::gossip

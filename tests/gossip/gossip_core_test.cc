@@ -216,5 +216,97 @@ TEST(GossipCore, EstimatesRttFromVivaldiCoordinates) {
   EXPECT_EQ(c.core(0)->bandwidth_bps(c.id(1)), 80'000'000U);
 }
 
+// One core alone with two members that never answer; the test plays them.
+std::unique_ptr<GossipCore> lone_core(std::shared_ptr<sim::FakeRecordVerifier> verifier) {
+  GossipOptions o;
+  o.config = testing::test_config();
+  o.verifier = std::move(verifier);
+  o.initial_members.emplace_back(sim::sim_node_id(1), nullptr);
+  o.initial_members.emplace_back(sim::sim_node_id(2), nullptr);
+  o.initial_members.emplace_back(sim::sim_node_id(3), nullptr);
+  o.own_record = sim::make_fake_record(sim::sim_node_id(0), 0, 1);
+  auto core = GossipCore::create(sim::sim_node_id(0), std::move(o), {}, 1);
+  EXPECT_TRUE(core.is_ok());
+  return std::move(*core);
+}
+
+std::vector<Message> decoded(const Effects& effects) {
+  Codec codec;
+  std::vector<Message> out;
+  for (const OutMessage& m : effects.send) {
+    auto message = codec.decode(m.bytes);
+    EXPECT_TRUE(message.is_ok());
+    out.push_back(std::move(*message));
+  }
+  return out;
+}
+
+TEST(GossipCore, RefutationTravelsWithoutTheRecord) {
+  auto core = lone_core(std::make_shared<sim::FakeRecordVerifier>());
+  // Let the start-up announcement (with the record) run out its budget
+  // first: a refutation would rightly carry a record still spreading.
+  // (10 sends, 3 per 20 ms gossip round: gone well within 150 ms.)
+  for (std::int64_t t_us = 0; t_us <= 150'000; t_us += 10'000) core->tick(instant_from_us(t_us));
+  Update accusation;
+  accusation.kind = UpdateKind::kSuspect;
+  accusation.node = core->self();
+  accusation.incarnation = 0;
+  accusation.accuser = id_prefix(sim::sim_node_id(1));
+  const Effects effects = core->receive(sim::sim_node_id(1), encode(Message{GossipOnly{}, {accusation}}), instant_from_us(155'000));
+  EXPECT_EQ(core->incarnation(), 1U);
+  bool refuted = false;
+  for (const Message& m : decoded(effects)) {
+    for (const Update& u : m.updates) {
+      if (u.node != core->self() || u.kind != UpdateKind::kAlive) continue;
+      EXPECT_EQ(u.incarnation, 1U);
+      EXPECT_TRUE(u.record.empty()) << "members hold the record already";
+      refuted = true;
+    }
+  }
+  EXPECT_TRUE(refuted) << "own news goes out at once";
+}
+
+TEST(GossipCore, UnansweredPingIsRetriedWithTheIndirectProbes) {
+  auto core = lone_core(std::make_shared<sim::FakeRecordVerifier>());
+  std::optional<std::uint32_t> seq;
+  NodeId target;
+  std::int64_t now_us = 0;
+  for (int i = 0; i < 100 && !seq; ++i, now_us += 10'000) {  // bounded: first probe within one interval
+    for (const auto& [to, m] : [&] {
+           std::vector<std::pair<NodeId, Message>> v;
+           const Effects e = core->tick(instant_from_us(now_us));
+           const auto ms = decoded(e);
+           for (std::size_t k = 0; k < ms.size(); ++k) v.emplace_back(e.send[k].to, ms[k]);
+           return v;
+         }()) {
+      if (const auto* ping = std::get_if<Ping>(&m.body)) {
+        seq = ping->seq;
+        target = to;
+      }
+    }
+  }
+  ASSERT_TRUE(seq.has_value());
+  const Effects later = core->tick(instant_from_us(now_us + to_us(testing::test_config().probe_timeout)));
+  const auto messages = decoded(later);
+  std::size_t ping_reqs = 0, retries = 0;
+  for (std::size_t k = 0; k < messages.size(); ++k) {
+    if (std::holds_alternative<PingReq>(messages[k].body)) ++ping_reqs;
+    const auto* ping = std::get_if<Ping>(&messages[k].body);
+    if (ping != nullptr && ping->seq == *seq && later.send[k].to == target) ++retries;
+  }
+  EXPECT_EQ(ping_reqs, 2U);  // the other two members
+  EXPECT_EQ(retries, 1U);
+}
+
+TEST(GossipCore, ProbesTwiceAsOftenUntilVivaldiHasItsFirstSamples) {
+  GossipConfig slow = testing::test_config();
+  slow.vivaldi.fast_start_samples = 0;
+  Cluster fast_start(4);
+  Cluster steady(4, 1, slow);
+  fast_start.run_for(2s);
+  steady.run_for(2s);
+  EXPECT_GT(fast_start.core(0)->counters().probes, steady.core(0)->counters().probes * 3 / 2);
+}
+
 }  // namespace
 }  // namespace polder::gossip

@@ -44,5 +44,20 @@ TEST(Vivaldi, IgnoresBogusSamples) {
   EXPECT_EQ(v.updates(), 0U);
 }
 
+TEST(Vivaldi, CutsAStallToAFewTimesTheEstimateOnceConfident) {
+  Vivaldi a{VivaldiConfig{}};
+  Vivaldi b{VivaldiConfig{}};
+  Rng rng(3);
+  for (int i = 0; i < 300; ++i) {  // a pair 10 ms apart, both sure of it
+    a.observe(b.coordinate(), 10.0, rng);
+    b.observe(a.coordinate(), 10.0, rng);
+  }
+  ASSERT_LT(a.coordinate().error, 0.5F);
+  const double before = vivaldi_distance_ms(a.coordinate(), b.coordinate());
+  ASSERT_NEAR(before, 10.0, 1.0);
+  ASSERT_TRUE(a.observe(b.coordinate(), 1000.0, rng));  // a stalled peer, not a far one
+  EXPECT_LT(vivaldi_distance_ms(a.coordinate(), b.coordinate()), 2 * before);
+}
+
 }  // namespace
 }  // namespace polder::gossip
