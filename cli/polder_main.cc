@@ -17,6 +17,7 @@
 
 #include "node/config.h"
 #include "node/job_file.h"
+#include "gossip/vivaldi.h"
 #include "node/rpc_client.h"
 
 namespace {
@@ -208,6 +209,46 @@ int cmd_nodes(const Options& o) {
                 r ? gpus_text(*r).c_str() : "-", r ? std::to_string(r->queue_length).c_str() : "-", rtt);
   }
   if (list->truncated) std::printf("(more members than one reply holds; use --json on a larger limit later)\n");
+  return kExitOk;
+}
+
+// Estimated links between every pair of live members: RTT from their
+// Vivaldi coordinates (as the answering node knows them), bandwidth as the
+// placement cost model uses it.
+int cmd_links(const Options& o) {
+  constexpr double kDefaultBandwidthBps = 1e9;  // scheduler::CostModelConfig::bandwidth_bps_default
+  int rc = 0;
+  auto list = request<polder::MemberList>(o, polder::NodesRequest{}, "links", rc);
+  if (!list) return rc;
+  struct Site {
+    std::string name;
+    polder::gossip::Coordinate c;
+  };
+  std::vector<Site> sites;
+  for (const auto& m : list->members) {
+    if (m.state != "alive" || !m.record) continue;
+    if (m.coordinate.size() != polder::gossip::kCoordinateDimensions) continue;
+    Site s{m.record->name, {}};
+    std::copy(m.coordinate.begin(), m.coordinate.end(), s.c.vec.begin());
+    s.c.height_ms = m.height_ms;
+    sites.push_back(s);
+  }
+  std::sort(sites.begin(), sites.end(), [](const Site& a, const Site& b) { return a.name < b.name; });
+  json links = json::array();
+  if (!o.json) std::printf("%-16s %-16s %10s  %s\n", "FROM", "TO", "RTT", "BANDWIDTH");
+  for (std::size_t i = 0; i < sites.size(); ++i) {
+    for (std::size_t j = i + 1; j < sites.size(); ++j) {
+      double rtt = polder::gossip::vivaldi_distance_ms(sites[i].c, sites[j].c);
+      if (o.json) {
+        links.push_back({{"from", sites[i].name}, {"to", sites[j].name}, {"rtt_ms", rtt},
+                         {"bandwidth_bps", kDefaultBandwidthBps}, {"bandwidth_measured", false}});
+      } else {
+        std::printf("%-16s %-16s %7.1f ms  %.1f Gb/s (default, not measured)\n", sites[i].name.c_str(),
+                    sites[j].name.c_str(), rtt, kDefaultBandwidthBps / 1e9);
+      }
+    }
+  }
+  if (o.json) std::cout << json{{"ok", true}, {"links", links}}.dump() << "\n";
   return kExitOk;
 }
 
@@ -540,6 +581,8 @@ int main(int argc, char** argv) {
   auto* info = app.add_subcommand("info", "Show the node's id, name, version, uptime and peers");
   auto* nodes = app.add_subcommand("nodes", "List the federation's members as this node sees them: state, "
                                             "operator, region, GPUs free/total, queue, estimated RTT (* = this node)");
+  auto* links = app.add_subcommand("links", "Estimated RTT (Vivaldi) and bandwidth between every pair of live "
+                                            "members, as this node sees them");
   SubmitOptions so;
   auto* submit = app.add_subcommand("submit", "Submit a job to the federation through this node; prints its id");
   submit->add_option("-f,--file", so.file, "Job spec file (job.toml; flags override it)")->check(CLI::ExistingFile);
@@ -581,6 +624,7 @@ int main(int argc, char** argv) {
   if (*ping) return cmd_ping(o);
   if (*info) return cmd_info(o);
   if (*nodes) return cmd_nodes(o);
+  if (*links) return cmd_links(o);
   if (*submit) return cmd_submit(o, so);
   if (*status) return cmd_status(o, job_id_text);
   if (*logs) return cmd_logs(o, job_id_text, follow_flag);

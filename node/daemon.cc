@@ -563,6 +563,11 @@ MemberList Daemon::member_list() const {
     if (m.record) {
       if (auto r = open_gossiped_record(m.record->bytes)) e.record = std::move(*r);
     }
+    const gossip::Coordinate* coord = m.is_self ? &gossip_->coordinate() : (m.coordinate ? &*m.coordinate : nullptr);
+    if (coord) {
+      e.coordinate.assign(coord->vec.begin(), coord->vec.end());
+      e.height_ms = coord->height_ms;
+    }
     if (m.is_self) {
       e.rtt_ms = 0;
     } else if (auto rtt = gossip_->estimated_rtt(m.id)) {

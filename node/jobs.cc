@@ -752,6 +752,7 @@ void JobManager::on_chosen(const consensus::ChosenEvent& chosen, Instant now, st
       r.phase = Record::Phase::kIdle;
       counters_.decision_ms.observe(std::chrono::duration<double, std::milli>(now - r.proposed_at).count());
     }
+    if (attempt > r.view.attempt) fence_local(r, attempt);
     if (attempt >= r.view.attempt && !job_state_is_final(r.view.state) &&
         !(attempt == r.view.attempt && state_rank(r.view.state) >= state_rank("placed"))) {
       r.view.attempt = attempt;
@@ -916,6 +917,7 @@ void JobManager::apply_update(const JobView& v, std::int64_t wall_us) {
                   r.view.attempt);
     return;
   }
+  if (v.attempt > r.view.attempt) fence_local(r, v.attempt);
   if (job_state_is_final(r.view.state)) return;
   bool changed = false;
   if (v.attempt == r.view.attempt && (v.state == "lost" || v.state == "failed")) {
@@ -955,6 +957,17 @@ void JobManager::apply_update(const JobView& v, std::int64_t wall_us) {
   if (job_state_is_final(r.view.state)) {
     spdlog::info("job {}: {} ({})", v.job_id.short_hex(), r.view.state, r.view.message);
   }
+}
+
+// A newer attempt of the job exists: an older one still running here is
+// superseded (its executor was declared dead while it was alive). Stop it,
+// so two attempts of a job do not keep running at once.
+void JobManager::fence_local(const Record& r, std::uint32_t newer_attempt) {
+  if (r.view.executor != d_.self || r.view.attempt >= newer_attempt) return;
+  if (!executor_.running(r.view.job_id, r.view.attempt)) return;
+  spdlog::warn("job {}: attempt {} is superseded by attempt {}; stopping it here", r.view.job_id.short_hex(),
+               r.view.attempt, newer_attempt);
+  executor_.cancel(r.view.job_id, r.view.attempt, last_now_);
 }
 
 // ---- time ----------------------------------------------------------------------

@@ -200,6 +200,7 @@ class JobManager {
 
   // Records.
   void apply_update(const JobView& view, std::int64_t wall_us);
+  void fence_local(const Record& r, std::uint32_t newer_attempt);
   Status persist(const Record& r);
   void broadcast_update(const Record& r);
   std::vector<NodeId> holders(const Record& r) const;

@@ -379,6 +379,9 @@ Result<Payload> read_member_list(wire::MemberList::Reader b) {
     }
     e.rtt_ms = m.getRttMs();
     e.is_self = m.getIsSelf();
+    if (m.getCoordinate().size() > 16) return invalid_argument("member coordinate has more than 16 dimensions");
+    for (float x : m.getCoordinate()) e.coordinate.push_back(x);
+    e.height_ms = m.getHeightMs();
     list.members.push_back(std::move(e));
   }
   return Payload(std::move(list));
@@ -421,6 +424,9 @@ void build_payload(wire::Envelope::Payload::Builder p, const Payload& payload) {
         if (m.record) build_node_record(list[i].initRecord(), *m.record);
         list[i].setRttMs(m.rtt_ms);
         list[i].setIsSelf(m.is_self);
+        auto coord = list[i].initCoordinate(static_cast<unsigned>(m.coordinate.size()));
+        for (unsigned k = 0; k < m.coordinate.size(); ++k) coord.set(k, m.coordinate[k]);
+        list[i].setHeightMs(m.height_ms);
       }
     }
     void operator()(const JobMessage& v) { build_job_message(p.initJob(), v); }

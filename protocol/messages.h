@@ -96,6 +96,8 @@ struct MemberEntry {
   std::optional<NodeRecord> record;
   double rtt_ms = -1;  // negative: unknown
   bool is_self = false;
+  std::vector<float> coordinate;  // Vivaldi vector in ms; empty: unknown
+  float height_ms = 0;
 };
 
 struct MemberList {

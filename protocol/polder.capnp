@@ -54,6 +54,8 @@ struct MemberEntry {
   record @4 :NodeRecord;  # verified by the answering node; valid when hasRecord
   rttMs @5 :Float64;      # estimated from the answering node; negative: unknown
   isSelf @6 :Bool;
+  coordinate @7 :List(Float32);  # Vivaldi vector (ms) as the answering node knows it; empty: unknown
+  heightMs @8 :Float32;
 }
 
 struct Ping {

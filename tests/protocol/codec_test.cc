@@ -76,7 +76,9 @@ TEST(CodecTest, MemberListRoundTrips) {
   e.incarnation = 4;
   e.record = testing::sample_node_record(e.node_id);
   e.rtt_ms = 12.5;
-  list.members = {e, MemberEntry{identity_from(4).id(), "alive", 1, std::nullopt, -1, true}};
+  e.coordinate = {1.5F, -2.0F, 3.25F, 0.0F};
+  e.height_ms = 0.75F;
+  list.members = {e, MemberEntry{identity_from(4).id(), "alive", 1, std::nullopt, -1, true, {}, 0}};
   list.truncated = true;
   auto decoded = codec.decode(*codec.encode(envelope_with(list)));
   ASSERT_TRUE(decoded.is_ok()) << decoded.status().to_string();
@@ -85,6 +87,9 @@ TEST(CodecTest, MemberListRoundTrips) {
   EXPECT_EQ(got.members[0].state, "suspect");
   EXPECT_EQ(got.members[0].record, e.record);
   EXPECT_DOUBLE_EQ(got.members[0].rtt_ms, 12.5);
+  EXPECT_EQ(got.members[0].coordinate, e.coordinate);
+  EXPECT_FLOAT_EQ(got.members[0].height_ms, 0.75F);
+  EXPECT_TRUE(got.members[1].coordinate.empty());
   EXPECT_FALSE(got.members[1].record.has_value());
   EXPECT_TRUE(got.members[1].is_self);
   EXPECT_TRUE(got.truncated);
