@@ -49,6 +49,7 @@ run_one() {
   local corpus="$FUZZ_BUILD/corpus/$t" artifacts="$FUZZ_BUILD/artifacts/$t" log="$FUZZ_BUILD/logs/$t.log"
   mkdir -p "$corpus" "$artifacts" "$(dirname "$log")"
   local start end rc=0
+  touch "$FUZZ_BUILD/logs/$t.start"  # artifacts newer than this are this run's findings
   start=$(date +%s)
   "$FUZZ_BUILD/fuzz/fuzz_$t" "$corpus" "fuzz/corpus/$t" -max_total_time="$FUZZ_SECONDS" \
     -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
@@ -56,7 +57,7 @@ run_one() {
   end=$(date +%s)
   local execs crashes inputs
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
-  crashes=$(find "$artifacts" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l)
+  crashes=$(find "$artifacts" -type f -newer "$FUZZ_BUILD/logs/$t.start" \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l)
   inputs=$(find "$corpus" -type f | wc -l)
   printf '%s %s %s %s %s %s\n' "$t" "$((end - start))" "${execs:-0}" "$inputs" "$crashes" "$rc" \
     >"$FUZZ_BUILD/logs/$t.result"
@@ -68,7 +69,6 @@ echo "fuzz: $FUZZ_SECONDS s per target, $FUZZ_PARALLEL at a time: $FUZZ_TARGETS"
 # shellcheck disable=SC2086
 printf '%s\n' $FUZZ_TARGETS | xargs -P "$FUZZ_PARALLEL" -I{} bash -c 'run_one {}'
 
-failed=0
 total_s=0
 total_execs=0
 summary="$FUZZ_BUILD/fuzz-summary.txt"
@@ -77,14 +77,16 @@ summary="$FUZZ_BUILD/fuzz-summary.txt"
   for t in $FUZZ_TARGETS; do
     read -r name secs execs inputs crashes rc <"$FUZZ_BUILD/logs/$t.result"
     rate=$(( secs > 0 ? execs / secs : 0 ))
-    printf '%-16s %8s %14s %10s %8s %8s\n' "$name" "$secs" "$execs" "$rate" "$inputs" "$crashes"
+    verdict=""
+    if [ "$crashes" -ne 0 ] || [ "$rc" -ne 0 ]; then verdict="FAILED"; fi
+    printf '%-16s %8s %14s %10s %8s %8s %s\n' "$name" "$secs" "$execs" "$rate" "$inputs" "$crashes" "$verdict"
     total_s=$((total_s + secs))
     total_execs=$((total_execs + execs))
-    if [ "$crashes" -ne 0 ] || [ "$rc" -ne 0 ]; then failed=1; fi
   done
   printf '%-16s %8s %14s\n' total "$total_s" "$total_execs"
-} | tee "$summary"
-if [ "$failed" -ne 0 ]; then
+} >"$summary"
+cat "$summary"
+if grep -q FAILED "$summary"; then
   echo "fuzz: findings in $FUZZ_BUILD/artifacts/ (logs in $FUZZ_BUILD/logs/); turn each into a test in tests/" >&2
   exit 1
 fi
