@@ -23,6 +23,13 @@ test: build
 asan:
 	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DPOLDER_SANITIZE=ON -DPOLDER_BUILD_BENCH=OFF"
 
+# libFuzzer targets (fuzz/), built with clang in build-fuzz, FUZZ_SECONDS
+# (default 60) each; installs clang when missing. Not part of `make test`.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS) fuzz/run.sh
+
 demo: build
 	testnet/demo
 

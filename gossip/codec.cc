@@ -267,14 +267,18 @@ Result<Message> Codec::decode(std::span<const std::uint8_t> bytes) {
                             " bytes)");
   }
   // Copy into word-aligned memory: transports carry no alignment.
+  // capnp::word can be neither copied nor moved, so a too small buffer is
+  // replaced, never resized (vector::resize needs a move: GCC let it pass,
+  // clang, which builds the fuzz targets, does not).
   std::vector<capnp::word>& scratch = decode_scratch();
-  scratch.resize(bytes.size() / sizeof(capnp::word));
+  const std::size_t word_count = bytes.size() / sizeof(capnp::word);
+  if (scratch.size() < word_count) scratch = std::vector<capnp::word>(word_count);
   std::memcpy(scratch.data(), bytes.data(), bytes.size());
   capnp::ReaderOptions options;
   options.nestingLimit = limits_.nesting_limit;
-  options.traversalLimitInWords = 2 * scratch.size() + 64;
+  options.traversalLimitInWords = 2 * word_count + 64;
   try {
-    kj::ArrayPtr<const capnp::word> words(scratch.data(), scratch.size());
+    kj::ArrayPtr<const capnp::word> words(scratch.data(), word_count);
     capnp::FlatArrayMessageReader reader(words, options);
     if (reader.getEnd() != words.end()) return invalid_argument("gossip message has trailing bytes");
     auto root = reader.getRoot<wire::Message>();

@@ -423,7 +423,9 @@ void check_table(const toml::table& table, const Scope& scope, std::span<const K
                  Config& cfg, Problems& problems) {
   const auto names = rule_names(rules);
   for (auto&& [key, node] : table) {
-    auto rule = std::find_if(rules.begin(), rules.end(), [&](const auto& r) { return r.name == key.str(); });
+    // The name is captured by value: clang before 16 (which builds the fuzz
+    // targets) cannot capture a structured binding in a lambda.
+    auto rule = std::find_if(rules.begin(), rules.end(), [name = key.str()](const auto& r) { return r.name == name; });
     if (rule == rules.end()) {
       problems.add(key_line(key, node), unknown_key_message(scope, key.str(), names, "keys"));
       continue;

@@ -30,8 +30,16 @@ Status check_keys(const std::string& path, const toml::table& t, std::string_vie
   return Status::ok();
 }
 
+// TOML allows "\u0000"; such a string cannot cross the wire (Cap'n Proto
+// Text ends at its first NUL, and decoders refuse one inside) or reach
+// execve whole, so it is refused here, where the file and line are known.
+bool has_nul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
+
 Result<std::string> text(const std::string& path, const toml::node& n, std::string_view key) {
-  if (auto s = n.value<std::string>()) return *s;
+  if (auto s = n.value<std::string>()) {
+    if (has_nul(*s)) return invalid_argument(at(path, n, key) + "a NUL character (\\u0000) is not allowed");
+    return *s;
+  }
   return invalid_argument(at(path, n, key) + "expected a string");
 }
 
@@ -60,6 +68,7 @@ Result<std::vector<std::string>> texts(const std::string& path, const toml::node
   for (const auto& e : *arr) {
     auto s = e.value<std::string>();
     if (!s) return invalid_argument(at(path, e, key) + "expected a list of strings");
+    if (has_nul(*s)) return invalid_argument(at(path, e, key) + "a NUL character (\\u0000) is not allowed");
     out.push_back(*s);
   }
   return out;
@@ -72,6 +81,9 @@ Result<std::vector<KeyValue>> key_values(const std::string& path, const toml::no
   for (auto&& [k, v] : *t) {
     auto s = v.value<std::string>();
     if (!s) return invalid_argument(at(path, v, std::string(key) + "." + std::string(k.str())) + "expected a string");
+    if (has_nul(k.str()) || has_nul(*s)) {
+      return invalid_argument(at(path, v, key) + "a NUL character (\\u0000) is not allowed");
+    }
     out.push_back({std::string(k.str()), *s});
   }
   return out;

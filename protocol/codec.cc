@@ -2,6 +2,7 @@
 
 #include <capnp/message.h>
 #include <capnp/serialize.h>
+#include <kj/debug.h>
 #include <kj/exception.h>
 
 #include <cstring>
@@ -21,7 +22,15 @@ capnp::Data::Reader as_data(std::span<const std::uint8_t> bytes) {
 
 Bytes to_bytes(capnp::Data::Reader data) { return Bytes(data.begin(), data.end()); }
 
-std::string to_string(capnp::Text::Reader text) { return std::string(text.cStr(), text.size()); }
+// Cap'n Proto Text is NUL-terminated with no NUL inside. A peer's text with
+// one inside would change on re-encoding (setters stop at the first NUL),
+// so a job's id would not be the hash of the spec the node holds, and every
+// C API it reaches (execve, a log) would see less than was checked. Refused
+// like any malformed message: read_message() turns the throw into a Status.
+std::string to_string(capnp::Text::Reader text) {
+  KJ_REQUIRE(std::memchr(text.begin(), '\0', text.size()) == nullptr, "text field contains a NUL byte");
+  return std::string(text.cStr(), text.size());
+}
 
 Result<NodeId> to_node_id(capnp::Data::Reader data, const char* field) {
   auto id = NodeId::from_bytes(std::span<const std::uint8_t>(data.begin(), data.size()));
