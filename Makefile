@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: deps configure build test demo bench bench-consensus asan clean
+.PHONY: deps configure build test demo bench bench-consensus bench-jobs asan clean
 
 deps:
 	scripts/install-deps
@@ -46,6 +46,10 @@ bench: build
 # etcd-server on demand; never needed by build or test). One JSON object.
 bench-consensus: build
 	BUILD=$(BUILD) bench/etcd_compare.sh
+
+# Jobs end to end on 5 real polderd (loopback, fsync on) for a minute. One JSON object.
+bench-jobs: build
+	BUILD=$(abspath $(BUILD)) bench/jobs_bench.sh
 
 clean:
 	rm -rf $(BUILD) build-asan
