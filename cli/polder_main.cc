@@ -463,16 +463,23 @@ int cmd_submit(const Options& o, const SubmitOptions& s) {
   return follow(o, *client, *reply->job_id, !o.json);
 }
 
+// Parses the job id argument, connects, and sends one request of `kind`
+// about that job; the reply, or nullopt with `rc` set (the failure printed).
+std::optional<polder::JobMessage> job_request(const Options& o, polder::JobMessageKind kind, const std::string& id_text,
+                                              int& rc) {
+  auto id = job_id_arg(o, id_text, rc);
+  if (!id) return std::nullopt;
+  auto client = connect(o, rc);
+  if (!client) return std::nullopt;
+  polder::JobMessage m;
+  m.kind = kind;
+  m.job_id = *id;
+  return job_call(o, *client, std::move(m), rc);
+}
+
 int cmd_status(const Options& o, const std::string& id_text) {
   int rc = 0;
-  auto id = job_id_arg(o, id_text, rc);
-  if (!id) return rc;
-  auto client = connect(o, rc);
-  if (!client) return rc;
-  polder::JobMessage m;
-  m.kind = polder::JobMessageKind::kStatus;
-  m.job_id = *id;
-  auto reply = job_call(o, *client, std::move(m), rc);
+  auto reply = job_request(o, polder::JobMessageKind::kStatus, id_text, rc);
   if (!reply) return rc;
   if (reply->jobs.empty()) return fail(o, polder::not_found("job unknown"), kExitNodeError);
   const auto& v = reply->jobs[0];
@@ -520,20 +527,13 @@ int cmd_logs(const Options& o, const std::string& id_text, bool follow_flag) {
 
 int cmd_cancel(const Options& o, const std::string& id_text) {
   int rc = 0;
-  auto id = job_id_arg(o, id_text, rc);
-  if (!id) return rc;
-  auto client = connect(o, rc);
-  if (!client) return rc;
-  polder::JobMessage m;
-  m.kind = polder::JobMessageKind::kCancel;
-  m.job_id = *id;
-  auto reply = job_call(o, *client, std::move(m), rc);
+  auto reply = job_request(o, polder::JobMessageKind::kCancel, id_text, rc);
   if (!reply) return rc;
   if (o.json) {
     std::cout << json{{"ok", true}, {"job", reply->jobs.empty() ? json(nullptr) : view_json(reply->jobs[0])}}.dump()
               << "\n";
   } else {
-    std::printf("cancel requested for %s (state now: %s)\n", id->hex().c_str(),
+    std::printf("cancel requested for %s (state now: %s)\n", (reply->job_id ? reply->job_id->hex() : id_text).c_str(),
                 reply->jobs.empty() ? "unknown" : reply->jobs[0].state.c_str());
   }
   return kExitOk;

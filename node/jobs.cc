@@ -995,14 +995,7 @@ void JobManager::tick(Instant now, std::int64_t wall_us) {
     }
     if (r.phase == Record::Phase::kProposing && now >= r.phase_deadline) r.phase = Record::Phase::kIdle;
     if (!driver) {
-      if ((r.view.state == "placed" || r.view.state == "running") && r.view.executor && *r.view.executor != d_.self &&
-          now - r.last_poll >= kPollExecutorEvery) {
-        r.last_poll = now;
-        JobMessage q;
-        q.kind = JobMessageKind::kQuery;
-        q.job_id = id;
-        d_.send(*r.view.executor, std::move(q));
-      }
+      poll_executor(r, now);
       continue;
     }
     if (r.view.state == "queued" && r.phase == Record::Phase::kIdle && now >= r.retry_at) {
@@ -1016,15 +1009,23 @@ void JobManager::tick(Instant now, std::int64_t wall_us) {
       next_attempt(r, "executor " + r.view.executor_name + " is dead", wall_us, false);
       if (Status s = persist(r); !s.is_ok()) spdlog::error("job {}: {}", id.short_hex(), s.to_string());
       broadcast_update(r);
-    } else if ((r.view.state == "placed" || r.view.state == "running") && r.view.executor &&
-               *r.view.executor != d_.self && now - r.last_poll >= kPollExecutorEvery) {
-      r.last_poll = now;
-      JobMessage q;
-      q.kind = JobMessageKind::kQuery;
-      q.job_id = id;
-      d_.send(*r.view.executor, std::move(q));
+    } else {
+      poll_executor(r, now);
     }
   }
+}
+
+// A holder asks the executor of a placed or running attempt for its view
+// now and then (request id 0: the answer is applied as an update), which
+// repairs a lost update message.
+void JobManager::poll_executor(Record& r, Instant now) {
+  bool placed = r.view.state == "placed" || r.view.state == "running";
+  if (!placed || !r.view.executor || *r.view.executor == d_.self || now - r.last_poll < kPollExecutorEvery) return;
+  r.last_poll = now;
+  JobMessage q;
+  q.kind = JobMessageKind::kQuery;
+  q.job_id = r.view.job_id;
+  d_.send(*r.view.executor, std::move(q));
 }
 
 std::optional<Instant> JobManager::next_wake() const {

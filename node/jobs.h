@@ -190,6 +190,7 @@ class JobManager {
   void place(Record& r, Instant now, std::int64_t wall_us);
   void reserve_at(Record& r, const NodeId& candidate, Instant now, std::int64_t wall_us);
   void propose(Record& r, const consensus::Value& value, Instant now);
+  void poll_executor(Record& r, Instant now);
   void next_attempt(Record& r, const std::string& why, std::int64_t wall_us, bool counts_as_failure);
 
   // Executor.
