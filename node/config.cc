@@ -578,6 +578,7 @@ const KeyRule<NodeConfig> kGossipKeys[] = {
 const KeyRule<NodeConfig> kJobsKeys[] = {
     {"default_max_time_s", kOptional,
      [](const Field& f, NodeConfig& c) { assign(c.jobs_default_max_time_s, get_int(f, 1, 7'776'000)); }},
+    {"lease_ms", kOptional, [](const Field& f, NodeConfig& c) { assign(c.jobs_lease_ms, get_int(f, 1000, 600'000)); }},
     {"log_cap", kOptional,
      [](const Field& f, NodeConfig& c) { assign(c.jobs_log_cap_bytes, get_size(f, 1024, std::uint64_t{1} << 34)); }},
     {"replicas", kOptional, [](const Field& f, NodeConfig& c) { assign(c.jobs_replicas, get_int(f, 1, 7)); }},
@@ -999,6 +1000,9 @@ void render_other_sections(std::string& out, const NodeConfig& c) {
   out += "\n[jobs]\n";
   put(out, "Maximum run time of a job that names none (seconds); the executor enforces it.", "default_max_time_s",
       std::to_string(c.jobs_default_max_time_s));
+  put(out, "Executor lease (ms): an attempt whose executor cannot renew it from a majority of the job's replicas\n"
+           "is stopped; the replicas start the next attempt only after it lapsed (plus a third).",
+      "lease_ms", std::to_string(c.jobs_lease_ms));
   put(out, "stdout+stderr kept per job attempt; output beyond it is dropped.", "log_cap",
       render_size(c.jobs_log_cap_bytes));
   put(out, "Replica set size of jobs submitted here (1..7; they vote on who runs the job).", "replicas",

@@ -92,6 +92,7 @@ struct NodeConfig {
   std::uint64_t jobs_log_cap_bytes = 16ULL << 20;    // TOML key jobs.log_cap: stdout+stderr kept per attempt
   int jobs_replicas = 3;                             // replica set size of new jobs, 1..7 (odd is best)
   int jobs_reservation_ttl_ms = 10'000;              // an unconfirmed reservation expires after this, 100..300000
+  int jobs_lease_ms = 6'000;                         // executor lease on a running attempt, 1000..600000
   std::string jobs_work_dir;                         // where attempts run; default: <data_dir>/work
 
   // [log]

@@ -1,5 +1,7 @@
 #include "node/daemon.h"
 
+#include "consensus/wire.h"
+
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
@@ -341,6 +343,13 @@ std::string Daemon::metrics_text() const {
   sample("polder_jobs_events_total", "event=\"retry\"", static_cast<double>(j.retries));
   sample("polder_jobs_events_total", "event=\"stale_update_refused\"", static_cast<double>(j.stale_updates_refused));
   sample("polder_jobs_events_total", "event=\"offload\"", static_cast<double>(j.offloads));
+  sample("polder_jobs_events_total", "event=\"lease_vote_withheld\"", static_cast<double>(j.lease_votes_withheld));
+  sample("polder_jobs_events_total", "event=\"lease_refused\"", static_cast<double>(j.lease_refusals));
+  sample("polder_jobs_events_total", "event=\"lease_lapsed\"", static_cast<double>(j.lease_lapses));
+  metric("polder_job_record_writes_total", "counter", "Synced batches of job records (one fsync each).");
+  sample("polder_job_record_writes_total", "", static_cast<double>(j.record_writes));
+  metric("polder_job_records_written_total", "counter", "Job records written in those batches.");
+  sample("polder_job_records_written_total", "", static_cast<double>(j.records_written));
   metric("polder_reservations_total", "counter", "Reservations asked of other nodes, by outcome.");
   sample("polder_reservations_total", "outcome=\"granted\"", static_cast<double>(j.reservations_granted));
   sample("polder_reservations_total", "outcome=\"refused\"", static_cast<double>(j.reservations_refused));
@@ -425,7 +434,13 @@ Status Daemon::turn(Instant now) {
   publish_own_record(now);
   publish_snapshot(now);
   POLDER_RETURN_IF_ERROR(gossip_host_->flush(clock_->wall_us()));
-  return consensus_host_->flush(clock_->wall_us());
+  // Job records first (a proposal's job is on disk before its votes are
+  // asked), then consensus, then what its chosen events changed. A failed
+  // job write is logged and retried by JobManager, not fatal.
+  (void)jobs_->flush(clock_->now(), clock_->wall_us());
+  POLDER_RETURN_IF_ERROR(consensus_host_->flush(clock_->wall_us()));
+  if (jobs_->has_pending_output()) (void)jobs_->flush(clock_->now(), clock_->wall_us());
+  return Status::ok();
 }
 
 Status Daemon::run(const std::atomic<bool>& stop) {
@@ -483,10 +498,23 @@ void Daemon::handle(const Inbound& in) {
   } else if (auto* g = std::get_if<GossipPayload>(&decoded->payload)) {
     gossip_host_->deliver(in.from, g->bytes, clock_->now());
   } else if (auto* c = std::get_if<ConsensusPayload>(&decoded->payload)) {
+    if (!consensus_vote_allowed(c->bytes)) return;
     consensus_host_->deliver(in.from, c->bytes, clock_->now());
   } else if (auto* j = std::get_if<JobMessage>(&decoded->payload)) {
     jobs_->on_peer(in.from, std::move(*j), clock_->now(), clock_->wall_us());
   }
+}
+
+// A Prepare or Accept of a later attempt than one this node granted a live
+// executor lease on is dropped, as if lost (JobManager::may_vote). The core
+// decodes the bytes again; a malformed message is its to count.
+bool Daemon::consensus_vote_allowed(std::span<const std::uint8_t> bytes) {
+  auto message = consensus::decode_message(bytes);
+  if (!message) return true;
+  if (!std::holds_alternative<consensus::Prepare>(*message) && !std::holds_alternative<consensus::Accept>(*message)) {
+    return true;
+  }
+  return jobs_->may_vote(consensus::message_key(*message), clock_->now());
 }
 
 void Daemon::handle_client(const Inbound& in, Envelope request) {

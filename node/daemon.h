@@ -58,6 +58,7 @@ class Daemon {
   NodeRecord own_record() const;
   Status turn(Instant now);
   void handle(const Inbound& in);
+  bool consensus_vote_allowed(std::span<const std::uint8_t> bytes);
   void handle_client(const Inbound& in, Envelope request);
   void on_gossip_event(const CoreEvent& event);
   void connect_to_member(const NodeId& id);

@@ -158,6 +158,13 @@ void LocalExecutor::cancel(const JobId& job, std::uint32_t attempt, Instant now)
   terminate(it->second, now);
 }
 
+void LocalExecutor::kill(const JobId& job, std::uint32_t attempt) {
+  auto it = running_.find({job, attempt});
+  if (it == running_.end()) return;
+  it->second.cancelled = true;
+  signal_attempt(it->second.pid, SIGKILL);
+}
+
 std::vector<ExecResult> LocalExecutor::poll(Instant now) {
   std::vector<ExecResult> done;
   for (auto it = running_.begin(); it != running_.end();) {
@@ -194,6 +201,10 @@ std::vector<ExecResult> LocalExecutor::poll(Instant now) {
     res.cpu_s = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
                 static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
     res.max_rss_kb = usage.ru_maxrss;
+    // The attempt's end, on disk beside its output: its mtime is when the
+    // process was reaped (what a ledger checker or an operator reads).
+    std::ofstream(fs::path(log_path(res.job, res.attempt)).parent_path() / "exit_status", std::ios::trunc)
+        << res.reason << "\n";
     done.push_back(std::move(res));
     it = running_.erase(it);
   }

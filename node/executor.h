@@ -5,7 +5,8 @@
 // sanitised environment: PATH, HOME (the working directory), the job's own
 // variables, POLDER_JOB_ID, POLDER_ATTEMPT and CUDA_VISIBLE_DEVICES set to
 // the GPU slot ids the reservation granted. stdout and stderr go to
-// `output.log` in that directory, capped at log_cap_bytes (RLIMIT_FSIZE:
+// `output.log` in that directory (and, once it ended, `exit_status` with
+// the reason, written when the process was reaped), capped at log_cap_bytes (RLIMIT_FSIZE:
 // writes beyond the cap fail, the job goes on). The maximum run time is
 // enforced with SIGTERM to the whole process group, then SIGKILL after a
 // grace period; cancel does the same. Children die with the daemon
@@ -60,6 +61,10 @@ class LocalExecutor {
   Status start(const ExecRequest& request, Instant now);
   // Asks the attempt to stop (SIGTERM, SIGKILL after the grace). No-op when unknown.
   void cancel(const JobId& job, std::uint32_t attempt, Instant now);
+  // Stops the attempt at once (SIGKILL to its process group, no grace): for
+  // an attempt that lost its lease, which must not outlive it. The result
+  // comes from poll() with `cancelled` set. No-op when unknown.
+  void kill(const JobId& job, std::uint32_t attempt);
   // Enforces deadlines and reaps finished attempts.
   std::vector<ExecResult> poll(Instant now);
 

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 
 #include "node/record_verifier.h"
@@ -82,7 +83,9 @@ bool job_view_newer(const JobView& a, const JobView& b) {
 JobManager::JobManager(JobManagerDeps deps, scheduler::ReservationTable table)
     : d_(std::move(deps)),
       table_(std::move(table)),
-      executor_(d_.config->jobs_work_dir, d_.config->jobs_log_cap_bytes) {}
+      executor_(d_.config->jobs_work_dir, d_.config->jobs_log_cap_bytes) {
+  if (const char* v = std::getenv(kNoRenewAttemptEnv)) fault_no_renew_attempt_ = static_cast<std::uint32_t>(std::atoi(v));
+}
 
 JobManager::~JobManager() = default;
 
@@ -110,13 +113,8 @@ JobMessage JobManager::record_message(const Record& r) const {
   return m;
 }
 
-Status JobManager::persist(const Record& r) {
-  auto bytes = encode_job_message(record_message(r));
-  if (!bytes) return bytes.status();
-  return d_.storage->put(Column::kJobs, key_of(r.view.job_id), *bytes, Durability::kSync);
-}
-
 Status JobManager::restore(Instant now, std::int64_t wall_us) {
+  last_now_ = now;
   auto records = d_.storage->load_all(Column::kJobs);
   if (!records) return records.status();
   std::vector<JobId> lost;
@@ -143,13 +141,14 @@ Status JobManager::restore(Instant now, std::int64_t wall_us) {
   // say so, so the driver starts the next attempt; never run them again.
   for (const auto& id : lost) {
     Record& r = jobs_.at(id);
-    JobView v = r.view;
-    v.state = "lost";
-    v.message = "attempt " + std::to_string(v.attempt) + " was running on " + node_name(d_.self) +
-                " when that node restarted";
-    v.updated_at_us = wall_us;
-    spdlog::warn("job {}: {}", id.short_hex(), v.message);
-    apply_update(v, wall_us);
+    report_lost(r, "attempt " + std::to_string(r.view.attempt) + " was running on " + node_name(d_.self) +
+                       " when that node restarted",
+                wall_us);
+  }
+  // Attempts placed elsewhere: assume their executors hold a lease from now
+  // (the grants this node gave before it restarted are forgotten).
+  for (const auto& [id, r] : jobs_) {
+    if (r.view.state == "placed" || r.view.state == "running") touch_lease(id, r.view.attempt, now);
   }
   if (!jobs_.empty()) spdlog::info("jobs: restored {} job record(s), {} lost attempt(s)", jobs_.size(), lost.size());
   return Status::ok();
@@ -205,7 +204,7 @@ void JobManager::broadcast_update(const Record& r) {
     m.job_id = r.view.job_id;
     m.attempt = r.view.attempt;
     m.jobs.push_back(r.view);
-    d_.send(to, std::move(m));
+    send(to, std::move(m));
   }
 }
 
@@ -245,7 +244,7 @@ void JobManager::on_client(const ClientRef& client, const NodeId& client_key, Jo
       return;
     case JobMessageKind::kCancel: {
       if (!request.job_id) {
-        d_.reply(client, error_of(invalid_argument("cancel needs a job id")));
+        reply(client, error_of(invalid_argument("cancel needs a job id")));
         return;
       }
       cancel_local(*request.job_id, now, wall_us);
@@ -253,7 +252,7 @@ void JobManager::on_client(const ClientRef& client, const NodeId& client_key, Jo
         JobMessage m;
         m.kind = JobMessageKind::kCancelJob;
         m.job_id = request.job_id;
-        d_.send(peer, std::move(m));
+        send(peer, std::move(m));
       }
       request.kind = JobMessageKind::kStatus;
       fan_out(client, std::move(request), now);
@@ -262,7 +261,7 @@ void JobManager::on_client(const ClientRef& client, const NodeId& client_key, Jo
     case JobMessageKind::kStatus:
     case JobMessageKind::kLogs:
       if (!request.job_id) {
-        d_.reply(client, error_of(invalid_argument("this request needs a job id")));
+        reply(client, error_of(invalid_argument("this request needs a job id")));
         return;
       }
       fan_out(client, std::move(request), now);
@@ -271,14 +270,14 @@ void JobManager::on_client(const ClientRef& client, const NodeId& client_key, Jo
       fan_out(client, std::move(request), now);
       return;
     default:
-      d_.reply(client, error_of(invalid_argument("not a client job request")));
+      reply(client, error_of(invalid_argument("not a client job request")));
   }
 }
 
 void JobManager::submit(const ClientRef& client, const NodeId& client_key, JobMessage request, Instant now,
                         std::int64_t wall_us) {
   if (!request.spec) {
-    d_.reply(client, error_of(invalid_argument("submit needs a job spec")));
+    reply(client, error_of(invalid_argument("submit needs a job spec")));
     return;
   }
   JobSpec spec = std::move(*request.spec);
@@ -300,12 +299,12 @@ void JobManager::submit(const ClientRef& client, const NodeId& client_key, JobMe
   }
   if (Status s = scheduler::validate_job_for_federation(spec, federation); !s.is_ok()) {
     ++counters_.refused;
-    d_.reply(client, error_of(s));
+    reply(client, error_of(s));
     return;
   }
   auto spec_bytes = encode_job_spec(spec);
   if (!spec_bytes) {
-    d_.reply(client, error_of(spec_bytes.status()));
+    reply(client, error_of(spec_bytes.status()));
     return;
   }
   JobId::Bytes hash{};
@@ -314,7 +313,7 @@ void JobManager::submit(const ClientRef& client, const NodeId& client_key, JobMe
   std::size_t count = std::min<std::size_t>(static_cast<std::size_t>(d_.config->jobs_replicas), members.size());
   auto replicas = consensus::rendezvous_replica_set(job, Attempt{1}, members, std::max<std::size_t>(count, 1));
   if (!replicas) {
-    d_.reply(client, error_of(replicas.status()));
+    reply(client, error_of(replicas.status()));
     return;
   }
   Record r;
@@ -333,25 +332,91 @@ void JobManager::submit(const ClientRef& client, const NodeId& client_key, JobMe
   r.retry_at = now;
   r.last_poll = now;
   r.accepted_at = now;
-  // Durable before acknowledged: an acknowledged job is never lost.
-  if (Status s = persist(r); !s.is_ok()) {
-    d_.reply(client, error_of(Status(s.code(), "job not accepted: " + s.message())));
+  if (auto known = jobs_.find(job); known != jobs_.end()) {  // the same spec and nonce again
+    JobMessage again;
+    again.kind = JobMessageKind::kReply;
+    again.job_id = job;
+    again.jobs.push_back(known->second.view);
+    reply(client, std::move(again));
     return;
   }
-  JobMessage reply;
-  reply.kind = JobMessageKind::kReply;
-  reply.job_id = job;
-  reply.jobs.push_back(r.view);
-  d_.reply(client, std::move(reply));
-  ++counters_.submitted;
-  spdlog::info("job {} ({}) submitted by {}: replicas {}", job.short_hex(), r.view.name,
-               r.spec.submitter.short_hex(), r.replicas.size());
-  JobMessage rep = record_message(r);
-  for (const auto& id : r.replicas) {
-    if (id != d_.self) d_.send(id, rep);
+  // Durable before acknowledged: flush() answers, replicates and places it
+  // once the record is on disk, so an acknowledged job is never lost.
+  persist(r);
+  jobs_.emplace(job, std::move(r));
+  submits_.push_back({client, job});
+}
+
+// The submits of this turn, once their records are durable (or not).
+void JobManager::finish_submits(const Status& written, Instant now, std::int64_t wall_us) {
+  auto submits = std::move(submits_);
+  submits_.clear();
+  for (const auto& s : submits) {
+    auto it = jobs_.find(s.job);
+    if (it == jobs_.end()) continue;
+    if (!written.is_ok()) {  // not on disk: not accepted, and forgotten
+      dirty_.erase(s.job);
+      jobs_.erase(it);
+      d_.reply(s.client, error_of(Status(written.code(), "job not accepted: " + written.message())));
+      continue;
+    }
+    Record& r = it->second;
+    JobMessage ack;
+    ack.kind = JobMessageKind::kReply;
+    ack.job_id = s.job;
+    ack.jobs.push_back(r.view);
+    d_.reply(s.client, std::move(ack));
+    ++counters_.submitted;
+    spdlog::info("job {} ({}) submitted by {}: replicas {}", s.job.short_hex(), r.view.name,
+                 r.spec.submitter.short_hex(), r.replicas.size());
+    JobMessage rep = record_message(r);
+    for (const auto& id : r.replicas) {
+      if (id != d_.self) send(id, rep);
+    }
+    place(r, now, wall_us);
   }
-  auto [it, inserted] = jobs_.emplace(job, std::move(r));
-  if (inserted) place(it->second, now, wall_us);
+}
+
+Status JobManager::flush(Instant now, std::int64_t wall_us) {
+  last_now_ = now;
+  Status written = Status::ok();
+  if (!dirty_.empty()) {
+    WriteBatch batch;
+    for (const auto& id : dirty_) {
+      auto it = jobs_.find(id);
+      if (it == jobs_.end()) continue;
+      auto bytes = encode_job_message(record_message(it->second));
+      if (!bytes) {
+        spdlog::error("job {}: cannot encode its record: {}", id.short_hex(), bytes.status().to_string());
+        continue;
+      }
+      batch.put(Column::kJobs, key_of(id), *bytes);
+    }
+    written = d_.storage->write(batch, Durability::kSync);
+    if (written.is_ok()) {
+      ++counters_.record_writes;
+      counters_.records_written += batch.count();
+      dirty_.clear();
+    } else {
+      spdlog::error("jobs: cannot store {} job record(s), will retry: {}", dirty_.size(), written.to_string());
+    }
+  }
+  finish_submits(written, now, wall_us);
+  // Starts wait for the "running" record: a restart never forgets it ran.
+  auto starts = std::move(out_start_);
+  out_start_.clear();
+  for (auto& req : starts) start_process(req, written, now, wall_us);
+  auto peers = std::move(out_peer_);
+  out_peer_.clear();
+  for (auto& [to, m] : peers) d_.send(to, std::move(m));
+  auto clients = std::move(out_client_);
+  out_client_.clear();
+  for (auto& [client, payload] : clients) d_.reply(client, std::move(payload));
+  return written;
+}
+
+bool JobManager::has_pending_output() const {
+  return !dirty_.empty() || !submits_.empty() || !out_peer_.empty() || !out_client_.empty() || !out_start_.empty();
 }
 
 void JobManager::fan_out(const ClientRef& client, JobMessage request, Instant now) {
@@ -375,7 +440,7 @@ void JobManager::fan_out(const ClientRef& client, JobMessage request, Instant no
   }
   for (const auto& peer : alive_peers()) {
     p.waiting.insert(peer);
-    d_.send(peer, ask);
+    send(peer, ask);
   }
   clients_.emplace(id, std::move(p));
   // This node answers itself, through the same path.
@@ -411,24 +476,24 @@ void JobManager::complete(std::uint64_t request_id) {
   if (it == clients_.end()) return;
   PendingClient p = std::move(it->second);
   clients_.erase(it);
-  JobMessage reply;
-  reply.kind = JobMessageKind::kReply;
-  reply.job_id = p.job;
+  JobMessage out;
+  out.kind = JobMessageKind::kReply;
+  out.job_id = p.job;
   if (p.kind == JobMessageKind::kLogs) {
     if (!p.log_found) {
-      d_.reply(p.client, error_of(not_found("no output of job " + p.job->short_hex() +
+      reply(p.client, error_of(not_found("no output of job " + p.job->short_hex() +
                                             " on any live node (not started yet, or unknown)")));
       return;
     }
-    reply.attempt = p.log_reply.attempt;
-    reply.data = std::move(p.log_reply.data);
-    reply.offset = p.log_reply.offset;
-    reply.done = p.log_reply.done;
-    d_.reply(p.client, std::move(reply));
+    out.attempt = p.log_reply.attempt;
+    out.data = std::move(p.log_reply.data);
+    out.offset = p.log_reply.offset;
+    out.done = p.log_reply.done;
+    reply(p.client, std::move(out));
     return;
   }
   if (p.kind != JobMessageKind::kList && p.views.empty()) {
-    d_.reply(p.client, error_of(not_found("job " + p.job->hex() + " is unknown to every live node")));
+    reply(p.client, error_of(not_found("job " + p.job->hex() + " is unknown to every live node")));
     return;
   }
   for (auto& [id, v] : p.views) {
@@ -437,15 +502,15 @@ void JobManager::complete(std::uint64_t request_id) {
         !(v.executor && v.executor->hex().rfind(p.node_filter, 0) == 0)) {
       continue;
     }
-    if (reply.jobs.size() >= kListMax) {
-      reply.truncated = true;
+    if (out.jobs.size() >= kListMax) {
+      out.truncated = true;
       break;
     }
-    reply.jobs.push_back(std::move(v));
+    out.jobs.push_back(std::move(v));
   }
-  std::sort(reply.jobs.begin(), reply.jobs.end(),
+  std::sort(out.jobs.begin(), out.jobs.end(),
             [](const JobView& a, const JobView& b) { return a.submitted_at_us < b.submitted_at_us; });
-  d_.reply(p.client, std::move(reply));
+  reply(p.client, std::move(out));
 }
 
 void JobManager::cancel_local(const JobId& job, Instant now, std::int64_t wall_us) {
@@ -457,7 +522,7 @@ void JobManager::cancel_local(const JobId& job, Instant now, std::int64_t wall_u
   r.cancel_requested = true;
   r.view.message = "cancel requested";
   r.view.updated_at_us = wall_us;
-  if (Status s = persist(r); !s.is_ok()) spdlog::error("job {}: {}", job.short_hex(), s.to_string());
+  persist(r);
   if (r.view.executor == d_.self) executor_.cancel(job, r.view.attempt, now);
   spdlog::info("job {}: cancel requested", job.short_hex());
 }
@@ -494,6 +559,8 @@ void JobManager::on_peer(const NodeId& from, JobMessage m, Instant now, std::int
     case JobMessageKind::kCancelJob:
       if (m.job_id) cancel_local(*m.job_id, now, wall_us);
       return;
+    case JobMessageKind::kHeartbeat: on_heartbeat(from, m, now, wall_us); return;
+    case JobMessageKind::kHeartbeatAck: on_heartbeat_ack(from, m, now, wall_us); return;
     default:
       spdlog::debug("ignored job message kind {} from {}", static_cast<int>(m.kind), from.short_hex());
   }
@@ -511,10 +578,7 @@ void JobManager::on_replicate(const NodeId& from, const JobMessage& m, std::int6
   r.origin = *m.origin;
   r.replicas = m.replicas;
   r.view = m.jobs[0];
-  if (Status s = persist(r); !s.is_ok()) {
-    spdlog::error("job {}: cannot store replica record: {}", m.job_id->short_hex(), s.to_string());
-    return;
-  }
+  persist(r);
   jobs_.emplace(*m.job_id, std::move(r));
 }
 
@@ -549,7 +613,7 @@ JobMessage JobManager::grant(const NodeId& from, const JobMessage& m, Instant no
 }
 
 void JobManager::on_reserve(const NodeId& from, const JobMessage& m, Instant now) {
-  d_.send(from, grant(from, m, now));
+  send(from, grant(from, m, now));
 }
 
 void JobManager::on_reserve_reply(const NodeId& from, const JobMessage& m, Instant now, std::int64_t wall_us) {
@@ -558,13 +622,7 @@ void JobManager::on_reserve_reply(const NodeId& from, const JobMessage& m, Insta
   bool wanted = it != jobs_.end() && it->second.phase == Record::Phase::kReserving && it->second.candidate == from &&
                 it->second.view.attempt == m.attempt && it->second.view.state == "queued";
   if (!wanted) {
-    if (m.granted) {  // too late or not ours any more: give it back
-      JobMessage rel;
-      rel.kind = JobMessageKind::kRelease;
-      rel.job_id = m.job_id;
-      rel.reservation = m.reservation;
-      d_.send(from, std::move(rel));
-    }
+    if (m.granted) release_at(from, *m.job_id, m.reservation, now, wall_us);  // too late or not ours any more
     return;
   }
   Record& r = it->second;
@@ -604,7 +662,7 @@ void JobManager::on_query(const NodeId& from, const JobMessage& m) {
   if (from == d_.self) {
     on_reply_for_client(from, reply);
   } else {
-    d_.send(from, std::move(reply));
+    send(from, std::move(reply));
   }
 }
 
@@ -631,7 +689,7 @@ void JobManager::on_fetch_logs(const NodeId& from, const JobMessage& m) {
   if (from == d_.self) {
     on_reply_for_client(from, reply);
   } else {
-    d_.send(from, std::move(reply));
+    send(from, std::move(reply));
   }
 }
 
@@ -688,7 +746,27 @@ void JobManager::reserve_at(Record& r, const NodeId& candidate, Instant now, std
     JobMessage reply = grant(d_.self, m, now);
     on_reserve_reply(d_.self, reply, now, wall_us);
   } else {
-    d_.send(candidate, std::move(m));
+    send(candidate, std::move(m));
+  }
+}
+
+// The driver no longer wants the reservation it was granted for `r`.
+void JobManager::release_granted(Record& r, Instant now, std::int64_t wall_us) {
+  if (r.granted == 0) return;
+  release_at(r.candidate, r.view.job_id, r.granted, now, wall_us);
+  r.granted = 0;
+}
+
+void JobManager::release_at(const NodeId& node, const JobId& job, std::uint64_t reservation, Instant now,
+                            std::int64_t wall_us) {
+  JobMessage rel;
+  rel.kind = JobMessageKind::kRelease;
+  rel.job_id = job;
+  rel.reservation = reservation;
+  if (node == d_.self) {
+    on_peer(d_.self, rel, now, wall_us);
+  } else {
+    send(node, std::move(rel));
   }
 }
 
@@ -734,19 +812,12 @@ void JobManager::on_chosen(const consensus::ChosenEvent& chosen, Instant now, st
   last_now_ = now;
   const JobId& job = chosen.key.job;
   std::uint32_t attempt = chosen.key.attempt.value;
+  if (chosen.value.is_run()) touch_lease(job, attempt, now);
   if (auto it = jobs_.find(job); it != jobs_.end()) {
     Record& r = it->second;
     bool ours = r.phase == Record::Phase::kProposing && r.view.attempt == attempt;
     if (ours && chosen.value.is_run() && (chosen.value.executor != r.candidate || chosen.value.reservation != r.granted)) {
-      JobMessage rel;  // another driver's proposal won: free our reservation
-      rel.kind = JobMessageKind::kRelease;
-      rel.job_id = job;
-      rel.reservation = r.granted;
-      if (r.candidate == d_.self) {
-        on_peer(d_.self, rel, now, wall_us);
-      } else {
-        d_.send(r.candidate, std::move(rel));
-      }
+      release_granted(r, now, wall_us);  // another driver's proposal won: free our reservation
     }
     if (ours) {
       r.phase = Record::Phase::kIdle;
@@ -767,7 +838,7 @@ void JobManager::on_chosen(const consensus::ChosenEvent& chosen, Instant now, st
         r.view.message = "cancelled before it ran";
       }
       r.view.updated_at_us = wall_us;
-      if (Status s = persist(r); !s.is_ok()) spdlog::error("job {}: {}", job.short_hex(), s.to_string());
+      persist(r);
       spdlog::info("job {}: {}", job.short_hex(), r.view.message);
     }
   }
@@ -778,10 +849,12 @@ void JobManager::start_attempt(const InstanceKey& key, const Value& value, Insta
   const JobId& job = key.job;
   std::uint32_t attempt = key.attempt.value;
   auto existing = jobs_.find(job);
-  if (existing != jobs_.end() && existing->second.view.executor == d_.self &&
-      (existing->second.view.attempt > attempt ||
-       (existing->second.view.attempt == attempt && state_rank(existing->second.view.state) >= state_rank("running")))) {
-    return;  // already started (a repeated announcement) or fenced off by a newer attempt
+  auto taken = exec_leases_.find(job);
+  if ((taken != exec_leases_.end() && taken->second.attempt >= attempt) ||
+      (existing != jobs_.end() && existing->second.view.executor == d_.self &&
+       (existing->second.view.attempt > attempt ||
+        (existing->second.view.attempt == attempt && state_rank(existing->second.view.state) >= state_rank("running"))))) {
+    return;  // already taken up (a repeated announcement) or fenced off by a newer attempt
   }
   auto pending = pending_runs_.find(value.reservation);
   bool usable = pending != pending_runs_.end() && pending->second.job == job && pending->second.attempt == attempt;
@@ -812,7 +885,7 @@ void JobManager::start_attempt(const InstanceKey& key, const Value& value, Insta
     m.job_id = job;
     m.attempt = attempt;
     m.jobs.push_back(v);
-    for (const auto& id : to) d_.send(id, m);
+    for (const auto& id : to) send(id, m);
     apply_update(v, wall_us);
     if (usable) pending_runs_.erase(pending);
     return;
@@ -834,55 +907,86 @@ void JobManager::start_attempt(const InstanceKey& key, const Value& value, Insta
   r.view.executor = d_.self;
   r.view.executor_name = d_.config->name;
   r.view.gpu_slots = run.gpu_slots;
-  r.view.started_at_us = wall_us;
   r.view.updated_at_us = wall_us;
   r.reservation = value.reservation;
-  bool cancelled = cancelled_.count(job) || r.cancel_requested;
-  if (cancelled) {
+  capacity_changed_ = true;
+  if (cancelled_.count(job) || r.cancel_requested) {
     r.view.state = "cancelled";
     r.view.finished_at_us = wall_us;
     r.view.message = "cancelled before it started";
     (void)table_.release(scheduler::ReservationId{value.reservation});
-  } else {
-    if (r.origin == d_.self && r.accepted_at.time_since_epoch().count() != 0) {
-      counters_.submit_to_running_ms.observe(std::chrono::duration<double, std::milli>(now - r.accepted_at).count());
-    }
-    r.view.state = "running";
-    r.view.message = "running on " + d_.config->name + (run.gpu_slots.empty() ? "" : " with GPUs " + run.gpu_slots);
-  }
-  // Durable before the process starts: a restart never forgets it ran.
-  if (Status s = persist(r); !s.is_ok()) {
-    spdlog::error("job {}: cannot record the start: {}", job.short_hex(), s.to_string());
-    (void)table_.release(scheduler::ReservationId{value.reservation});
+    persist(r);
+    broadcast_update(r);
     return;
   }
-  if (!cancelled) {
-    ExecRequest req{job, attempt, r.spec, run.gpu_slots, r.spec.max_run_time_s};
-    if (Status s = executor_.start(req, now); !s.is_ok()) {
-      ExecResult failed;
-      failed.job = job;
-      failed.attempt = attempt;
-      failed.exit_code = 127;
-      failed.reason = "could not start: " + s.message();
-      on_exec_result(failed, wall_us);
-      return;
-    } else {
-      ++counters_.attempts_started;
-      spdlog::info("job {}: attempt {} started ({} {})", job.short_hex(), attempt, r.spec.command,
-                   run.gpu_slots.empty() ? "" : "CUDA_VISIBLE_DEVICES=" + run.gpu_slots);
-    }
+  // Placed here; it starts once a majority of the replicas granted the lease.
+  r.view.state = "placed";
+  r.view.message = "attempt " + std::to_string(attempt) + " placed on " + d_.config->name + ", waiting for its lease";
+  persist(r);
+  ExecLease& lease = exec_leases_[job];
+  lease = ExecLease{};
+  lease.attempt = attempt;
+  lease.requested_at = now;
+  lease.gpu_slots = run.gpu_slots;
+  heartbeat({job}, now, wall_us);
+}
+
+// The lease holds: record the start durably, then (flush()) start the process.
+void JobManager::launch(Record& r, ExecLease& lease, Instant now, std::int64_t wall_us) {
+  lease.started = true;
+  if (r.origin == d_.self && r.accepted_at.time_since_epoch().count() != 0) {
+    counters_.submit_to_running_ms.observe(std::chrono::duration<double, std::milli>(now - r.accepted_at).count());
   }
-  capacity_changed_ = true;
+  r.view.state = "running";
+  r.view.started_at_us = wall_us;
+  r.view.updated_at_us = wall_us;
+  r.view.message = "running on " + d_.config->name + (lease.gpu_slots.empty() ? "" : " with GPUs " + lease.gpu_slots);
+  persist(r);
+  out_start_.push_back(ExecRequest{r.view.job_id, lease.attempt, r.spec, lease.gpu_slots, r.spec.max_run_time_s});
   broadcast_update(r);
 }
 
+void JobManager::start_process(const ExecRequest& req, const Status& written, Instant now, std::int64_t wall_us) {
+  auto it = jobs_.find(req.job);
+  auto lease = exec_leases_.find(req.job);
+  if (it == jobs_.end() || lease == exec_leases_.end() || lease->second.attempt != req.attempt ||
+      it->second.view.attempt != req.attempt || it->second.view.state != "running") {
+    return;  // stopped, superseded or cancelled since
+  }
+  Status started = written.is_ok() ? executor_.start(req, now)
+                                   : Status(written.code(), "cannot record the start: " + written.message());
+  if (!started.is_ok()) {
+    ExecResult failed;
+    failed.job = req.job;
+    failed.attempt = req.attempt;
+    failed.exit_code = 127;
+    failed.reason = "could not start: " + started.message();
+    on_exec_result(failed, wall_us);
+    return;
+  }
+  ++counters_.attempts_started;
+  spdlog::info("job {}: attempt {} started ({} {})", req.job.short_hex(), req.attempt, req.spec.command,
+               req.gpu_slots.empty() ? "" : "CUDA_VISIBLE_DEVICES=" + req.gpu_slots);
+}
+
 void JobManager::on_exec_result(const ExecResult& res, std::int64_t wall_us) {
+  bool lapsed = false;
+  if (auto l = exec_leases_.find(res.job); l != exec_leases_.end() && l->second.attempt == res.attempt) {
+    lapsed = l->second.lapsed;
+    exec_leases_.erase(l);
+  }
   auto it = jobs_.find(res.job);
   if (it == jobs_.end()) return;
   Record& r = it->second;
   (void)table_.release(scheduler::ReservationId{r.reservation});
   capacity_changed_ = true;
   if (r.view.attempt != res.attempt) return;
+  if (lapsed) {
+    report_lost(r, "attempt " + std::to_string(res.attempt) + " on " + d_.config->name +
+                       " was stopped: its lease lapsed (no majority of the replicas answered its heartbeats)",
+                wall_us);
+    return;
+  }
   r.view.exit_code = res.exit_code;
   r.view.finished_at_us = wall_us;
   r.view.updated_at_us = wall_us;
@@ -898,13 +1002,214 @@ void JobManager::on_exec_result(const ExecResult& res, std::int64_t wall_us) {
   r.view.message = "attempt " + std::to_string(res.attempt) + " on " + d_.config->name + ": " + res.reason + usage;
   spdlog::info("job {}: {}", res.job.short_hex(), r.view.message);
   JobView v = r.view;
-  if (Status s = persist(r); !s.is_ok()) spdlog::error("job {}: {}", res.job.short_hex(), s.to_string());
+  persist(r);
   broadcast_update(r);
   // As a holder too: a failed attempt with retries left becomes the next one.
   if (v.state == "failed") {
     r.view.state = "running";  // let apply_update take the failure path
     apply_update(v, wall_us);
   }
+}
+
+// This node's attempt of `r` will not run (any more): tell every holder, and
+// take the failover path here too (the next attempt, not counted as a failure).
+void JobManager::report_lost(Record& r, const std::string& why, std::int64_t wall_us) {
+  JobView v = r.view;
+  v.state = "lost";
+  v.message = why;
+  v.updated_at_us = wall_us;
+  spdlog::warn("job {}: {}", r.view.job_id.short_hex(), why);
+  for (const auto& to : holders(r)) {
+    JobMessage m;
+    m.kind = JobMessageKind::kUpdate;
+    m.job_id = r.view.job_id;
+    m.attempt = v.attempt;
+    m.jobs.push_back(v);
+    send(to, std::move(m));
+  }
+  apply_update(v, wall_us);
+}
+
+// ---- leases ----------------------------------------------------------------------
+
+Duration JobManager::lease_duration() const { return std::chrono::milliseconds(d_.config->jobs_lease_ms); }
+
+// A holder is asked to grant (or renew) the lease of `executor` on the
+// attempt `v` names. kRefused means the attempt must stop (the job moved on
+// here); kAbstained that this node cannot vote on it (it holds no record).
+JobManager::LeaseAnswer JobManager::grant_lease(const NodeId& executor, const JobView& v, Instant now) {
+  InstanceKey key{v.job_id, Attempt{v.attempt}};
+  // Only a holder of the record grants: the grant is remembered across a
+  // restart through the record's placed/running state (see restore()).
+  auto it = jobs_.find(v.job_id);
+  if (it == jobs_.end()) return LeaseAnswer::kAbstained;
+  const Record& r = it->second;
+  if (r.view.attempt > v.attempt) return LeaseAnswer::kRefused;  // this node moved on to a later attempt
+  if (r.view.attempt == v.attempt && job_state_is_final(r.view.state) && !job_state_is_final(v.state)) {
+    return LeaseAnswer::kRefused;  // the job ended (cancelled, say) while the executor thinks it runs
+  }
+  if (auto chosen = d_.consensus->chosen(key); chosen && (!chosen->is_run() || chosen->executor != executor)) {
+    return LeaseAnswer::kRefused;  // not what was chosen for this attempt
+  }
+  // It took part in the next attempt's instance: granting now could let both run.
+  if (d_.consensus->instance(InstanceKey{v.job_id, Attempt{v.attempt + 1}})) return LeaseAnswer::kRefused;
+  Lease& l = leases_[v.job_id];
+  if (l.attempt > v.attempt) return LeaseAnswer::kRefused;
+  l.attempt = v.attempt;
+  l.heard = now;
+  l.open = !(job_state_is_final(v.state) || v.state == "failed" || v.state == "lost");
+  return LeaseAnswer::kGranted;
+}
+
+// This node learned that `attempt` is placed: until it hears of it, it
+// assumes the executor holds a lease from now.
+void JobManager::touch_lease(const JobId& job, std::uint32_t attempt, Instant now) {
+  Lease& l = leases_[job];
+  if (l.attempt >= attempt) return;
+  l = Lease{attempt, now, true};
+}
+
+void JobManager::close_lease(const JobId& job, std::uint32_t attempt) {
+  if (auto it = leases_.find(job); it != leases_.end() && it->second.attempt == attempt) it->second.open = false;
+}
+
+bool JobManager::lease_fresh(const Record& r, Instant now) const {
+  auto it = leases_.find(r.view.job_id);
+  if (it == leases_.end() || it->second.attempt != r.view.attempt || !it->second.open) return false;
+  return now < it->second.heard + lease_duration() + lease_duration() / 3;
+}
+
+bool JobManager::may_vote(const InstanceKey& key, Instant now) {
+  auto it = leases_.find(key.job);
+  if (it == leases_.end()) return true;
+  const Lease& l = it->second;
+  if (!l.open || key.attempt.value <= l.attempt || now >= l.heard + lease_duration() + lease_duration() / 3) return true;
+  ++counters_.lease_votes_withheld;
+  return false;
+}
+
+// One heartbeat round for `jobs` (attempts this node runs or is about to):
+// one message per holder, listing the attempts it holds.
+void JobManager::heartbeat(const std::vector<JobId>& jobs, Instant now, std::int64_t wall_us) {
+  std::uint64_t round = next_round_++;
+  rounds_[round] = now;
+  while (!rounds_.empty() && rounds_.begin()->second + lease_duration() < now) rounds_.erase(rounds_.begin());
+  std::map<NodeId, JobMessage> out;
+  for (const auto& id : jobs) {
+    auto it = jobs_.find(id);
+    auto el = exec_leases_.find(id);
+    if (it == jobs_.end() || el == exec_leases_.end()) continue;
+    Record& r = it->second;
+    for (const auto& to : holders(r)) {
+      JobMessage& m = out[to];
+      m.kind = JobMessageKind::kHeartbeat;
+      m.request_id = round;
+      m.jobs.push_back(r.view);
+    }
+    if (std::find(r.replicas.begin(), r.replicas.end(), d_.self) != r.replicas.end() &&
+        grant_lease(d_.self, r.view, now) == LeaseAnswer::kGranted) {
+      JobMessage self_ack;
+      self_ack.request_id = round;
+      JobView granted;
+      granted.job_id = id;
+      granted.attempt = el->second.attempt;
+      granted.lease_granted = true;
+      self_ack.jobs.push_back(granted);
+      on_heartbeat_ack(d_.self, self_ack, now, wall_us);
+    }
+  }
+  for (auto& [to, m] : out) send(to, std::move(m));
+}
+
+void JobManager::on_heartbeat(const NodeId& from, const JobMessage& m, Instant now, std::int64_t wall_us) {
+  JobMessage ack;
+  ack.kind = JobMessageKind::kHeartbeatAck;
+  ack.request_id = m.request_id;
+  for (const auto& v : m.jobs) {
+    if (!v.executor || *v.executor != from) continue;  // an executor speaks only for its own attempts
+    JobView a;
+    a.job_id = v.job_id;
+    a.attempt = v.attempt;
+    LeaseAnswer answer = grant_lease(from, v, now);
+    a.lease_granted = answer == LeaseAnswer::kGranted;
+    if (answer == LeaseAnswer::kRefused) {
+      a.state = "refused";
+      ++counters_.lease_refusals;
+    } else if (a.lease_granted && (v.state == "placed" || v.state == "running")) {
+      apply_update(v, wall_us);  // on disk before the ack leaves; repairs a lost update
+    }
+    ack.jobs.push_back(std::move(a));
+  }
+  if (!ack.jobs.empty()) send(from, std::move(ack));
+}
+
+void JobManager::on_heartbeat_ack(const NodeId& from, const JobMessage& m, Instant now, std::int64_t wall_us) {
+  auto round = rounds_.find(m.request_id);
+  if (round == rounds_.end()) return;  // older than a lease: it renews nothing
+  for (const auto& v : m.jobs) {
+    auto el = exec_leases_.find(v.job_id);
+    auto it = jobs_.find(v.job_id);
+    if (el == exec_leases_.end() || it == jobs_.end() || el->second.attempt != v.attempt || el->second.lapsed) continue;
+    Record& r = it->second;
+    ExecLease& lease = el->second;
+    if (std::find(r.replicas.begin(), r.replicas.end(), from) == r.replicas.end()) continue;
+    if (!v.lease_granted && v.state != "refused") continue;  // it abstained: it holds no record
+    if (!v.lease_granted) {  // a replica moved on: this attempt must not run (on)
+      spdlog::warn("job {}: {} refused the lease of attempt {}; stopping it", v.job_id.short_hex(), node_name(from),
+                   v.attempt);
+      lease.lapsed = true;
+      if (lease.started) {
+        executor_.kill(v.job_id, v.attempt);
+      } else {
+        (void)table_.release(scheduler::ReservationId{r.reservation});
+        capacity_changed_ = true;
+        exec_leases_.erase(el);
+        report_lost(r, "attempt " + std::to_string(v.attempt) + " was not started on " + d_.config->name +
+                           ": a replica refused its lease (the job moved on)", wall_us);
+      }
+      continue;
+    }
+    auto& granted = lease.grants[m.request_id];
+    granted.insert(from);
+    if (granted.size() * 2 <= r.replicas.size()) continue;
+    lease.until = std::max(lease.until, round->second + lease_duration());
+    while (!lease.grants.empty() && lease.grants.begin()->first <= m.request_id) lease.grants.erase(lease.grants.begin());
+    if (!lease.started) launch(r, lease, now, wall_us);
+  }
+}
+
+// Executor side, every turn: kill attempts whose lease lapsed, give up on
+// starts that got no lease, renew the others every lease/6.
+void JobManager::check_exec_leases(Instant now, std::int64_t wall_us) {
+  std::vector<JobId> renew;
+  std::vector<JobId> unstarted_lapsed;
+  for (auto& [id, lease] : exec_leases_) {
+    if (lease.lapsed) continue;
+    if (lease.started && now >= lease.until) {
+      ++counters_.lease_lapses;
+      lease.lapsed = true;
+      spdlog::warn("job {}: the lease of attempt {} lapsed (no majority of replicas answered); killing it",
+                   id.short_hex(), lease.attempt);
+      executor_.kill(id, lease.attempt);
+    } else if (!lease.started && now >= lease.requested_at + lease_duration()) {
+      unstarted_lapsed.push_back(id);
+    } else if (!(lease.started && lease.attempt == fault_no_renew_attempt_)) {
+      renew.push_back(id);
+    }
+  }
+  for (const auto& id : unstarted_lapsed) {
+    exec_leases_.erase(id);
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) continue;
+    (void)table_.release(scheduler::ReservationId{it->second.reservation});
+    capacity_changed_ = true;
+    report_lost(it->second, "attempt " + std::to_string(it->second.view.attempt) + " was not started on " +
+                                d_.config->name + ": no majority of the replicas granted its lease",
+                wall_us);
+  }
+  if (renew.empty() || now - last_heartbeat_ < lease_duration() / 6) return;
+  last_heartbeat_ = now;
+  heartbeat(renew, now, wall_us);
 }
 
 void JobManager::apply_update(const JobView& v, std::int64_t wall_us) {
@@ -918,6 +1223,11 @@ void JobManager::apply_update(const JobView& v, std::int64_t wall_us) {
     return;
   }
   if (v.attempt > r.view.attempt) fence_local(r, v.attempt);
+  if (v.state == "lost" || v.state == "failed" || job_state_is_final(v.state)) {
+    close_lease(v.job_id, v.attempt);  // that attempt ended: the next may be chosen at once
+  } else if (v.state == "placed" || v.state == "running") {
+    touch_lease(v.job_id, v.attempt, last_now_);
+  }
   if (job_state_is_final(r.view.state)) return;
   bool changed = false;
   if (v.attempt == r.view.attempt && (v.state == "lost" || v.state == "failed")) {
@@ -953,7 +1263,7 @@ void JobManager::apply_update(const JobView& v, std::int64_t wall_us) {
     changed = true;
   }
   if (!changed) return;
-  if (Status s = persist(r); !s.is_ok()) spdlog::error("job {}: {}", v.job_id.short_hex(), s.to_string());
+  persist(r);
   if (job_state_is_final(r.view.state)) {
     spdlog::info("job {}: {} ({})", v.job_id.short_hex(), r.view.state, r.view.message);
   }
@@ -967,7 +1277,7 @@ void JobManager::fence_local(const Record& r, std::uint32_t newer_attempt) {
   if (!executor_.running(r.view.job_id, r.view.attempt)) return;
   spdlog::warn("job {}: attempt {} is superseded by attempt {}; stopping it here", r.view.job_id.short_hex(),
                r.view.attempt, newer_attempt);
-  executor_.cancel(r.view.job_id, r.view.attempt, last_now_);
+  executor_.kill(r.view.job_id, r.view.attempt);
 }
 
 // ---- time ----------------------------------------------------------------------
@@ -978,6 +1288,7 @@ void JobManager::tick(Instant now, std::int64_t wall_us) {
     capacity_changed_ = true;
   }
   for (const auto& res : executor_.poll(now)) on_exec_result(res, wall_us);
+  check_exec_leases(now, wall_us);
   std::vector<std::uint64_t> due;
   last_now_ = now;
   for (const auto& [id, p] : clients_) {
@@ -986,6 +1297,9 @@ void JobManager::tick(Instant now, std::int64_t wall_us) {
   for (auto id : due) complete(id);
   if (now - last_scan_ < kScanEvery) return;
   last_scan_ = now;
+  for (auto it = leases_.begin(); it != leases_.end();) {  // a lapsed lease binds nothing any more
+    it = now >= it->second.heard + 2 * lease_duration() ? leases_.erase(it) : std::next(it);
+  }
   for (auto& [id, r] : jobs_) {
     if (job_state_is_final(r.view.state)) continue;
     bool driver = is_driver(r);
@@ -993,7 +1307,10 @@ void JobManager::tick(Instant now, std::int64_t wall_us) {
       r.refused.insert(r.candidate);
       r.phase = Record::Phase::kIdle;
     }
-    if (r.phase == Record::Phase::kProposing && now >= r.phase_deadline) r.phase = Record::Phase::kIdle;
+    if (r.phase == Record::Phase::kProposing && now >= r.phase_deadline) {
+      r.phase = Record::Phase::kIdle;
+      release_granted(r, now, wall_us);  // never hold capacity for a proposal that stalled
+    }
     if (!driver) {
       poll_executor(r, now);
       continue;
@@ -1005,9 +1322,13 @@ void JobManager::tick(Instant now, std::int64_t wall_us) {
         place(r, now, wall_us);
       }
     } else if ((r.view.state == "placed" || r.view.state == "running") && r.view.executor &&
-               !member_alive(*r.view.executor)) {
-      next_attempt(r, "executor " + r.view.executor_name + " is dead", wall_us, false);
-      if (Status s = persist(r); !s.is_ok()) spdlog::error("job {}: {}", id.short_hex(), s.to_string());
+               *r.view.executor != d_.self && !lease_fresh(r, now)) {
+      // Its lease lapsed here: the executor stopped heartbeating (dead, cut
+      // off or starved) and has stopped the attempt itself by now.
+      next_attempt(r, "executor " + r.view.executor_name +
+                          (member_alive(*r.view.executor) ? " stopped renewing its lease" : " is dead"),
+                   wall_us, false);
+      persist(r);
       broadcast_update(r);
     } else {
       poll_executor(r, now);
@@ -1025,11 +1346,14 @@ void JobManager::poll_executor(Record& r, Instant now) {
   JobMessage q;
   q.kind = JobMessageKind::kQuery;
   q.job_id = r.view.job_id;
-  d_.send(*r.view.executor, std::move(q));
+  send(*r.view.executor, std::move(q));
 }
 
 std::optional<Instant> JobManager::next_wake() const {
-  if (executor_.running_count() > 0 || !clients_.empty()) return last_now_ + std::chrono::milliseconds(20);
+  if (has_pending_output()) return last_now_;
+  if (executor_.running_count() > 0 || !clients_.empty() || !exec_leases_.empty()) {
+    return last_now_ + std::chrono::milliseconds(20);
+  }
   for (const auto& [id, r] : jobs_) {
     if (!job_state_is_final(r.view.state)) return last_scan_ + kScanEvery;
   }

@@ -22,6 +22,24 @@
 // failures <= spec.max_retries. Holders poll the executor of a running
 // attempt now and then, so a lost update message is repaired.
 //
+// Executor lease (what keeps two attempts of a job from running at once
+// when a live executor is wrongly thought dead): the executor starts an
+// attempt only once a majority of the job's replicas granted it a lease, and
+// renews it by heartbeats (every lease/6). An attempt whose lease lapsed
+// (no majority granted a renewal sent within lease_ms) is killed at once.
+// A replica that granted a lease on (j, a) votes in no instance (j, a' > a)
+// until lease_ms × 4/3 after the grant, unless it learned that attempt a
+// ended; it grants no lease on (j, a) once it took part in (j, a+1) or moved
+// on. By quorum intersection a later attempt cannot be chosen while the
+// earlier one holds a lease. Holders start the next attempt when the lease
+// of the current one lapsed in their own view (the executor stopped
+// heartbeating: dead, cut off or starved).
+//
+// Persist, then send: handlers mark changed records dirty and queue their
+// messages, client replies and process starts; flush() writes every dirty
+// record in one synced batch (group commit), then sends. A submit is
+// acknowledged, replicated and placed only after its record is on disk.
+//
 // Client requests (status, list, logs) are answered from what this node
 // holds plus what the live members answer within a short deadline; the most
 // advanced view of a job (highest attempt, then furthest state) wins.
@@ -58,6 +76,11 @@ struct ClientRef {
 bool job_state_is_final(const std::string& state);
 // Orders two views of one job: true when `a` is more advanced than `b`.
 bool job_view_newer(const JobView& a, const JobView& b);
+
+// Fault injection for tests: an executor never renews the lease of attempts
+// with this number (it still asks for the first grant), as if its heartbeats
+// were lost, so the attempt must stop when the lease lapses.
+inline constexpr const char* kNoRenewAttemptEnv = "POLDER_FAULT_NO_RENEW_ATTEMPT";
 
 struct JobManagerDeps {
   NodeId self;
@@ -96,6 +119,11 @@ struct JobCounters {
   std::uint64_t retries = 0;            // new attempts after a failure, per retry policy
   std::uint64_t stale_updates_refused = 0;  // fencing: updates of older attempts
   std::uint64_t offloads = 0;           // queued jobs moved to another node (work exchange)
+  std::uint64_t lease_votes_withheld = 0;  // consensus votes dropped: an earlier attempt holds a lease here
+  std::uint64_t lease_refusals = 0;     // heartbeats of an executor whose lease this node refused
+  std::uint64_t lease_lapses = 0;       // attempts killed here because their lease lapsed
+  std::uint64_t record_writes = 0;      // synced batches of job records (one fsync each)
+  std::uint64_t records_written = 0;    // job records in those batches
   LatencyHistogram decision_ms;         // propose -> chosen, for this node's proposals
   LatencyHistogram submit_to_running_ms;  // as origin: accepted -> the executor reported running
 };
@@ -111,6 +139,18 @@ class JobManager {
   void on_chosen(const consensus::ChosenEvent& chosen, Instant now, std::int64_t wall_us);
   void tick(Instant now, std::int64_t wall_us);
   std::optional<Instant> next_wake() const;
+  // Persist, then send: one synced write of every job record changed since
+  // the last flush, then the messages, replies and process starts that
+  // waited for it. An error is returned (and logged) when the write failed:
+  // submits it covered are refused, other records stay queued for the next
+  // flush.
+  Status flush(Instant now, std::int64_t wall_us);
+  bool has_pending_output() const;
+  // The consensus filter: false when this node must not vote (Prepare,
+  // Accept) in instance `key`, because it granted the executor of an earlier
+  // attempt of that job a lease that has not lapsed. The daemon drops such
+  // messages (as if lost); the proposer retries.
+  bool may_vote(const consensus::InstanceKey& key, Instant now);
 
   // What this node gossips about itself: free/total GPUs, queue.
   std::vector<Accelerator> accelerators() const { return table_.accelerators(); }
@@ -152,6 +192,24 @@ class JobManager {
     std::vector<NodeId> replicas;
     std::string gpu_slots;
   };
+  struct Lease {  // holder side: the lease this node granted (or assumes) on one attempt
+    std::uint32_t attempt = 0;
+    Instant heard;      // last grant, or when this node learned the attempt placed
+    bool open = true;   // false once the attempt is known to have ended
+  };
+  struct ExecLease {  // executor side: an attempt that runs here, or waits for its lease to start
+    std::uint32_t attempt = 0;
+    Instant until;                 // the lease holds before this (Instant() = never granted)
+    Instant requested_at;
+    bool started = false;          // the process was launched
+    bool lapsed = false;           // killed because the lease lapsed
+    std::string gpu_slots;
+    std::map<std::uint64_t, std::set<NodeId>> grants;  // heartbeat round -> replicas that granted it
+  };
+  struct PendingSubmit {  // acknowledged, replicated and placed once its record is durable
+    ClientRef client;
+    JobId job;
+  };
   struct PendingClient {
     ClientRef client;
     JobMessageKind kind = JobMessageKind::kStatus;
@@ -174,6 +232,8 @@ class JobManager {
   void submit(const ClientRef& client, const NodeId& client_key, JobMessage request, Instant now, std::int64_t wall_us);
   void fan_out(const ClientRef& client, JobMessage request, Instant now);
   void complete(std::uint64_t request_id);
+  void finish_submits(const Status& written, Instant now, std::int64_t wall_us);
+  void start_process(const ExecRequest& request, const Status& written, Instant now, std::int64_t wall_us);
   void cancel_local(const JobId& job, Instant now, std::int64_t wall_us);
 
   // Peer messages.
@@ -183,6 +243,24 @@ class JobManager {
   void on_query(const NodeId& from, const JobMessage& m);
   void on_fetch_logs(const NodeId& from, const JobMessage& m);
   void on_reply_for_client(const NodeId& from, const JobMessage& m);
+  void on_heartbeat(const NodeId& from, const JobMessage& m, Instant now, std::int64_t wall_us);
+  void on_heartbeat_ack(const NodeId& from, const JobMessage& m, Instant now, std::int64_t wall_us);
+
+  // Leases.
+  enum class LeaseAnswer { kGranted, kRefused, kAbstained };
+  LeaseAnswer grant_lease(const NodeId& executor, const JobView& v, Instant now);
+  void touch_lease(const JobId& job, std::uint32_t attempt, Instant now);
+  void close_lease(const JobId& job, std::uint32_t attempt);
+  bool lease_fresh(const Record& r, Instant now) const;
+  Duration lease_duration() const;
+  void heartbeat(const std::vector<JobId>& jobs, Instant now, std::int64_t wall_us);
+  void launch(Record& r, ExecLease& lease, Instant now, std::int64_t wall_us);
+  void check_exec_leases(Instant now, std::int64_t wall_us);
+  void report_lost(Record& r, const std::string& why, std::int64_t wall_us);
+
+  // Outbox (sent by flush(), after the write).
+  void send(const NodeId& to, JobMessage message) { out_peer_.emplace_back(to, std::move(message)); }
+  void reply(const ClientRef& client, Payload payload) { out_client_.emplace_back(client, std::move(payload)); }
 
   // Driver.
   bool is_driver(const Record& r) const;
@@ -190,6 +268,8 @@ class JobManager {
   void place(Record& r, Instant now, std::int64_t wall_us);
   void reserve_at(Record& r, const NodeId& candidate, Instant now, std::int64_t wall_us);
   void propose(Record& r, const consensus::Value& value, Instant now);
+  void release_granted(Record& r, Instant now, std::int64_t wall_us);
+  void release_at(const NodeId& node, const JobId& job, std::uint64_t reservation, Instant now, std::int64_t wall_us);
   void poll_executor(Record& r, Instant now);
   void next_attempt(Record& r, const std::string& why, std::int64_t wall_us, bool counts_as_failure);
 
@@ -202,7 +282,7 @@ class JobManager {
   // Records.
   void apply_update(const JobView& view, std::int64_t wall_us);
   void fence_local(const Record& r, std::uint32_t newer_attempt);
-  Status persist(const Record& r);
+  void persist(const Record& r) { dirty_.insert(r.view.job_id); }
   void broadcast_update(const Record& r);
   std::vector<NodeId> holders(const Record& r) const;
   std::vector<NodeId> alive_peers() const;
@@ -216,6 +296,17 @@ class JobManager {
   std::map<std::uint64_t, PendingRun> pending_runs_;
   std::set<JobId> cancelled_;  // executor side: cancel seen before the decision
   std::map<std::uint64_t, PendingClient> clients_;
+  std::map<JobId, Lease> leases_;
+  std::map<JobId, ExecLease> exec_leases_;
+  std::map<std::uint64_t, Instant> rounds_;  // heartbeat round -> when it was sent (last lease_ms only)
+  std::uint64_t next_round_ = 1;
+  std::uint32_t fault_no_renew_attempt_ = 0;
+  Instant last_heartbeat_;
+  std::set<JobId> dirty_;
+  std::vector<PendingSubmit> submits_;
+  std::vector<std::pair<NodeId, JobMessage>> out_peer_;
+  std::vector<std::pair<ClientRef, Payload>> out_client_;
+  std::vector<ExecRequest> out_start_;
   std::uint64_t next_request_id_ = 1;
   bool capacity_changed_ = true;
   Instant last_scan_;

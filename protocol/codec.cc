@@ -253,6 +253,7 @@ void build_job_view(wire::JobView::Builder b, const JobView& v) {
   b.setUpdatedAtUs(v.updated_at_us);
   b.setCommand(v.command);
   b.setFailures(v.failures);
+  b.setLeaseGranted(v.lease_granted);
 }
 
 Result<JobView> read_job_view(wire::JobView::Reader b) {
@@ -279,6 +280,7 @@ Result<JobView> read_job_view(wire::JobView::Reader b) {
   v.updated_at_us = b.getUpdatedAtUs();
   v.command = to_string(b.getCommand());
   v.failures = b.getFailures();
+  v.lease_granted = b.getLeaseGranted();
   return v;
 }
 

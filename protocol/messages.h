@@ -125,6 +125,9 @@ enum class JobMessageKind : std::uint16_t {
   kFetchLogs = 27,   // node -> executor: job_id, attempt, offset
   kLogsReply = 28,   // data, offset, done, message
   kCancelJob = 29,   // node -> holders and executor: job_id
+  kHeartbeat = 30,   // executor -> holder: request_id = round, jobs = its attempts the holder holds
+  kHeartbeatAck = 31,// holder -> executor: request_id = round, per attempt jobs[i].lease_granted,
+                     // or state "refused" (stop it: the job moved on), else an abstention
 };
 
 struct JobView {
@@ -144,6 +147,9 @@ struct JobView {
   std::int64_t updated_at_us = 0;
   std::string command;
   std::uint32_t failures = 0;
+  // Only in a kHeartbeatAck: the holder grants the executor's lease on
+  // (job_id, attempt) and will not vote for a later attempt until it lapses.
+  bool lease_granted = false;
   bool operator==(const JobView&) const = default;
 };
 

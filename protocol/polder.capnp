@@ -206,4 +206,5 @@ struct JobView {
   updatedAtUs @13 :Int64;
   command @14 :Text;
   failures @15 :UInt32;       # failed attempts so far (retry policy)
+  leaseGranted @16 :Bool;     # kHeartbeatAck only: the holder grants the executor's lease
 }

@@ -249,6 +249,48 @@ TEST_F(JobsTest, KilledExecutorsJobsFailOverAndEachJobSucceedsOnce) {
   EXPECT_GE(restarted_attempts, 1) << "the killed executor's jobs ran again as attempt 2";
 }
 
+// An executor whose lease is not renewed (POLDER_FAULT_NO_RENEW_ATTEMPT=1:
+// as if its heartbeats were lost while it stays alive and gossip sees it)
+// stops attempt 1 when the lease lapses, and attempt 2 starts only after
+// attempt 1's process is gone: the two never run at once, and the job
+// succeeds exactly once. Each attempt checks, from the ledger, that no
+// process of another attempt is still alive when it starts.
+TEST_F(JobsTest, ExecutorWhoseLeaseLapsesStopsBeforeTheNextAttemptStarts) {
+  for (int i = 0; i < 3; ++i) dirs_.push_back(init_node(std::string(1, static_cast<char>('a' + i))));
+  for (int i = 0; i < 3; ++i) {
+    set_fast_gossip(dirs_[i]);
+    std::string t = read_file(dirs_[i] + "/polderd.toml");
+    t = std::regex_replace(t, std::regex("\nlease_ms = [0-9]+"), "\nlease_ms = 2000");
+    std::ofstream(dirs_[i] + "/polderd.toml", std::ios::trunc) << t;
+    for (int j = 0; j < 3; ++j) {
+      if (i != j) add_seed(dirs_[i], dirs_[j]);
+    }
+  }
+  for (int i = 0; i < 3; ++i) launch(i, "POLDER_FAULT_NO_RENEW_ATTEMPT=1");
+  ASSERT_TRUE(all_reach(this, dirs_, 2, 30s)) << logs();
+  std::string ledger = root_ + "/ledger";
+  std::string script = root_ + "/job.sh";
+  std::ofstream(script) << "L=$1\n"
+                           "echo \"start $POLDER_ATTEMPT $$\" >> \"$L\"\n"
+                           "while read kind attempt pid; do\n"
+                           "  if [ \"$kind\" = start ] && [ \"$attempt\" != \"$POLDER_ATTEMPT\" ] && "
+                           "kill -0 \"$pid\" 2> /dev/null; then echo \"overlap $POLDER_ATTEMPT $pid\" >> \"$L\"; fi\n"
+                           "done < \"$L\"\n"
+                           "sleep 5\n"
+                           "echo \"done $POLDER_ATTEMPT $$\" >> \"$L\"\n";
+  std::string id = submit(0, "--max-time 60s -- sh " + script + " " + ledger);
+  EXPECT_EQ(wait_final(1, id, 40s), "finished") << polder(dirs_[1], "status " + id).output << logs();
+  auto st = polder(dirs_[2], "--json status " + id).output;
+  EXPECT_EQ(json_field(st, "attempt"), "2") << st;
+  std::string text = read_file(ledger);
+  EXPECT_NE(text.find("start 1 "), std::string::npos) << text;
+  EXPECT_EQ(text.find("done 1 "), std::string::npos) << "attempt 1 outlived its lease:\n" << text;
+  EXPECT_NE(text.find("done 2 "), std::string::npos) << text;
+  EXPECT_EQ(text.find("overlap"), std::string::npos) << "two attempts ran at once:\n" << text;
+  std::string metrics_hint = logs();
+  EXPECT_NE(metrics_hint.find("lease of attempt 1 lapsed"), std::string::npos) << metrics_hint;
+}
+
 // A replica killed between its durable accept and its reply keeps the
 // accept across the restart, and the job still completes.
 TEST_F(JobsTest, AcceptorKilledBetweenDurableWriteAndReplyKeepsItsAccept) {

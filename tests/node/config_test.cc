@@ -254,6 +254,15 @@ TEST(ConfigNode, GossipProfileAndOverridesParse) {
   EXPECT_FALSE(r->gossip_suspicion_mult.has_value());
 }
 
+TEST(ConfigNode, JobLeaseParsesAndOutOfRangeIsNamed) {
+  auto r = parse_node_config(kMinimalConfig + "[jobs]\nlease_ms = 2500\n", "polderd.toml");
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  EXPECT_EQ(r->jobs_lease_ms, 2500);
+  EXPECT_EQ(parse_node_config(render_node_config(*r), "polderd.toml")->jobs_lease_ms, 2500);
+  Status s = parse_error(kMinimalConfig + "[jobs]\nlease_ms = 999\n");
+  EXPECT_THAT(s.message(), HasSubstr("polderd.toml:9: jobs.lease_ms: 999 is out of range 1000..600000"));
+}
+
 TEST(ConfigNode, BadGossipValuesNamed) {
   Status s = parse_error(kMinimalConfig + "[gossip]\nprofile = \"moon\"\nfanout = 0\n");
   EXPECT_THAT(s.message(), HasSubstr("polderd.toml:9: gossip.profile"));

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 namespace polder::node {
@@ -65,6 +66,10 @@ TEST_F(ExecutorTest, RunsWithSlotsEnvironmentAndOwnDirectory) {
   EXPECT_NE(out.find("1,3 hi 2\n"), std::string::npos) << out;
   EXPECT_NE(out.find(dir_ + "/" + std::string(64, 'a') + "/2\n"), std::string::npos) << out;
   EXPECT_NE(out.find("oops"), std::string::npos) << out;
+  std::ifstream exit_status(dir_ + "/" + std::string(64, 'a') + "/2/exit_status");
+  std::string reason;
+  std::getline(exit_status, reason);
+  EXPECT_EQ(reason, "exit 4");
   // The daemon's environment does not leak in.
   ::setenv("POLDER_SECRET_TEST", "leak", 1);
   auto r2 = request({"echo [$POLDER_SECRET_TEST]"});
@@ -72,6 +77,21 @@ TEST_F(ExecutorTest, RunsWithSlotsEnvironmentAndOwnDirectory) {
   ASSERT_TRUE(e.start(r2, SystemClock().now()).is_ok());
   ASSERT_TRUE(wait(e, 10s));
   EXPECT_EQ(log(e, r2), "[]\n");
+}
+
+TEST_F(ExecutorTest, KillStopsTheAttemptAtOnceEvenWhenItIgnoresTerm) {
+  LocalExecutor e(dir_, 1 << 20, 30s);  // a long grace: kill() must not wait for it
+  auto r = request({"trap '' TERM; sleep 30 & sleep 30; wait"});
+  ASSERT_TRUE(e.start(r, SystemClock().now()).is_ok());
+  std::this_thread::sleep_for(100ms);
+  auto t0 = std::chrono::steady_clock::now();
+  e.kill(r.job, r.attempt);
+  auto res = wait(e, 5s);
+  ASSERT_TRUE(res);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_TRUE(res->cancelled);
+  EXPECT_EQ(res->exit_code, 128 + 9);
+  e.kill(r.job, r.attempt);  // unknown now: a no-op
 }
 
 TEST_F(ExecutorTest, MaxRunTimeAndCancelStopTheWholeProcessGroup) {
