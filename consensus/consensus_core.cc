@@ -31,6 +31,9 @@ bool parse_u64(std::string_view text, std::uint64_t& out) {
 
 Status validate_consensus_options(const ConsensusOptions& o) {
   if (o.rtt_us <= 0) return invalid_argument("consensus rtt_us must be positive");
+  if (o.rtt_min_us <= 0 || o.rtt_min_us > o.rtt_us) {
+    return invalid_argument("consensus rtt_min_us must be positive and at most rtt_us");
+  }
   if (!(o.phase_timeout_rtts > 0) || !(o.backoff_min_rtts > 0) || !(o.takeover_timeout_rtts > 0) ||
       !(o.announce_delay_rtts > 0) || !(o.announce_interval_max_rtts >= o.announce_delay_rtts)) {
     return invalid_argument("consensus timeouts must be positive, and announce_interval_max >= announce_delay");
@@ -41,6 +44,38 @@ Status validate_consensus_options(const ConsensusOptions& o) {
   if (o.timer_fires_per_tick_max == 0) return invalid_argument("timer_fires_per_tick_max must be at least 1");
   if (o.wire.max_message_bytes < 512) return invalid_argument("wire.max_message_bytes must be at least 512");
   return Status::ok();
+}
+
+RttEstimator::RttEstimator(std::int64_t initial_us, std::int64_t min_us, std::int64_t max_us, bool adaptive)
+    : srtt_us_(static_cast<double>(initial_us)),
+      rttvar_us_(0),
+      min_us_(min_us),
+      max_us_(max_us),
+      adaptive_(adaptive),
+      unit_us_(initial_us) {}
+
+void RttEstimator::sample(std::int64_t phase_us) {
+  if (!adaptive_ || phase_us < 0) return;
+  const double s = static_cast<double>(phase_us);
+  if (samples_++ == 0) {
+    srtt_us_ = s;
+    rttvar_us_ = s / 2;
+  } else {
+    rttvar_us_ += (std::abs(s - srtt_us_) - rttvar_us_) / 4;
+    srtt_us_ += (s - srtt_us_) / 8;
+  }
+  update_unit();
+}
+
+void RttEstimator::timed_out() {
+  if (!adaptive_) return;
+  srtt_us_ = std::min(srtt_us_ * 2, static_cast<double>(max_us_));
+  update_unit();
+}
+
+void RttEstimator::update_unit() {
+  const double unit = srtt_us_ + 2 * rttvar_us_;
+  unit_us_ = std::clamp(static_cast<std::int64_t>(std::llround(unit)), min_us_, max_us_);
 }
 
 std::string format_chosen_detail(const InstanceKey& key, const Value& value) {
@@ -116,7 +151,10 @@ Result<std::unique_ptr<ConsensusCore>> ConsensusCore::create(const NodeId& self,
 
 ConsensusCore::ConsensusCore(ConstructionTag, const NodeId& self, const ConsensusOptions& options,
                              std::uint64_t seed)
-    : self_(self), options_(options), rng_(seed) {}
+    : self_(self),
+      options_(options),
+      rng_(seed),
+      rtt_(options.rtt_us, options.rtt_min_us, options.rtt_us, options.rtt_adaptive) {}
 
 Status ConsensusCore::restore(const DurableRecords& durable) {
   auto restore_spec = [&](const InstanceKey& key, const InstanceSpec& spec) -> Result<Instance*> {
@@ -374,6 +412,7 @@ void ConsensusCore::on_prepare(const NodeId& from, const Prepare& m) {
   } else if (step.reply == AcceptorStep::Reply::kReject) {
     send(from, Reject{m.spec.key, m.ballot, step.promised});
   }
+  if (step.reply == AcceptorStep::Reply::kPromise) yield_to(*inst, m.ballot);
   inst->proposer.observe_round(m.ballot.round);
   // Someone is driving the instance: a replica's takeover waits.
   if (inst->acceptor.accepted_value && !inst->proposer.active()) {
@@ -401,6 +440,7 @@ void ConsensusCore::on_accept(const NodeId& from, const Accept& m) {
   if (step.changed) mark_acceptor_dirty(*inst);
   if (step.reply == AcceptorStep::Reply::kAccepted) {
     send(from, Accepted{m.spec.key, m.ballot});
+    yield_to(*inst, m.ballot);
   } else if (step.reply == AcceptorStep::Reply::kReject) {
     send(from, Reject{m.spec.key, m.ballot, step.promised});
   } else {
@@ -431,13 +471,17 @@ Instance* ConsensusCore::undecided_from_member(const InstanceKey& key, const Nod
 void ConsensusCore::on_promise(const NodeId& from, const Promise& m) {
   Instance* inst = undecided_from_member(m.key, from);
   if (inst == nullptr) return;
-  if (inst->proposer.on_promise(inst->spec.replicas, from, m)) start_accept(*inst);
+  if (inst->proposer.on_promise(inst->spec.replicas, from, m)) {
+    sample_phase(*inst);
+    start_accept(*inst);
+  }
 }
 
 void ConsensusCore::on_accepted(const NodeId& from, const Accepted& m) {
   Instance* inst = undecided_from_member(m.key, from);
   if (inst == nullptr) return;
   if (inst->proposer.on_accepted(inst->spec.replicas, from, m)) {
+    sample_phase(*inst);
     const Value value = inst->proposer.value();
     decide(*inst, value, /*first_hand=*/true);
   }
@@ -446,6 +490,7 @@ void ConsensusCore::on_accepted(const NodeId& from, const Accepted& m) {
 void ConsensusCore::on_reject(const NodeId& from, const Reject& m) {
   Instance* inst = undecided_from_member(m.key, from);
   if (inst == nullptr) return;
+  if (m.ballot == inst->proposer.ballot()) yield_to(*inst, m.promised);
   if (inst->proposer.on_reject(inst->spec.replicas, from, m)) back_off(*inst);
 }
 
@@ -491,6 +536,7 @@ void ConsensusCore::start_prepare(Instance& inst) {
   mark_proposer_dirty(inst);  // the round is spent before its Prepare leaves
   ++counters_.prepares_started;
   inst.proposer_due_us = now_us_ + rtts_us(options_.phase_timeout_rtts);
+  inst.phase_started_us = now_us_;
   inst.takeover_due_us = kNoTimer;
   rearm(inst);
   send_to_replicas(inst, Prepare{inst.spec, ballot});
@@ -498,16 +544,39 @@ void ConsensusCore::start_prepare(Instance& inst) {
 
 void ConsensusCore::start_accept(Instance& inst) {
   inst.proposer_due_us = now_us_ + rtts_us(options_.phase_timeout_rtts);
+  inst.phase_started_us = now_us_;
   inst.takeover_due_us = kNoTimer;
   rearm(inst);
   send_to_replicas(inst, Accept{inst.spec, inst.proposer.ballot(), inst.proposer.value()});
 }
 
+void ConsensusCore::sample_phase(Instance& inst) {
+  if (inst.phase_started_us != kNoTimer) rtt_.sample(now_us_ - inst.phase_started_us);
+  inst.phase_started_us = kNoTimer;
+}
+
+// Duels: a proposer that sees another's higher ballot (its own acceptor
+// promised or accepted it, or an acceptor rejected ours for it) does not
+// retry for a phase timeout, and meanwhile learns the winner's decision
+// from its announcement. Ballots are totally ordered, so of two proposers
+// only the lower yields; the highest runs on. Only timing changes: safety
+// never depends on it, and if the winner dies the yielder resumes.
+void ConsensusCore::yield_to(Instance& inst, const Ballot& seen) {
+  if (seen.node == self_ || !inst.proposer.active() || !(inst.proposer.ballot() < seen) || inst.decided()) return;
+  const std::int64_t until = now_us_ + jittered_us(options_.phase_timeout_rtts, 1.0);
+  inst.yield_until_us = std::max(inst.yield_until_us, until);
+  if (inst.proposer.phase() == Proposer::Phase::kBackoff) {
+    inst.proposer_due_us = std::max(inst.proposer_due_us, inst.yield_until_us);
+    rearm(inst);
+  }
+}
+
 void ConsensusCore::back_off(Instance& inst) {
+  inst.phase_started_us = kNoTimer;
   inst.proposer.back_off();
   const std::uint32_t doublings = std::min(inst.proposer.failures() - 1, options_.backoff_doublings_max);
   const double base = options_.backoff_min_rtts * static_cast<double>(1U << doublings);
-  inst.proposer_due_us = now_us_ + jittered_us(base, base);
+  inst.proposer_due_us = std::max(now_us_ + jittered_us(base, base), inst.yield_until_us);
   rearm(inst);
 }
 
@@ -572,6 +641,8 @@ void ConsensusCore::fire_timers(Instance& inst) {
       if (inst.proposer.phase() == Proposer::Phase::kBackoff) {
         start_prepare(inst);
       } else if (inst.proposer.active()) {
+        rtt_.timed_out();
+        inst.phase_started_us = kNoTimer;
         back_off(inst);  // the phase timed out: lost messages or a dead majority
       }
     }
@@ -708,7 +779,7 @@ void ConsensusCore::send_to_replicas(const Instance& inst, const Message& messag
 }
 
 std::int64_t ConsensusCore::rtts_us(double rtts) const {
-  return static_cast<std::int64_t>(std::llround(rtts * static_cast<double>(options_.rtt_us)));
+  return static_cast<std::int64_t>(std::llround(rtts * static_cast<double>(rtt_.unit_us())));
 }
 
 std::int64_t ConsensusCore::jittered_us(double rtts_min, double rtts_spread) {
