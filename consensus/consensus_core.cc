@@ -41,6 +41,7 @@ Status validate_consensus_options(const ConsensusOptions& o) {
   if (o.backoff_doublings_max > 16) return invalid_argument("backoff_doublings_max must be at most 16");
   if (o.instances_max == 0) return invalid_argument("instances_max must be at least 1");
   if (o.retention_us < 0) return invalid_argument("retention_us must not be negative");
+  if (o.compaction_delay_us < 0) return invalid_argument("compaction_delay_us must not be negative");
   if (o.timer_fires_per_tick_max == 0) return invalid_argument("timer_fires_per_tick_max must be at least 1");
   if (o.wire.max_message_bytes < 512) return invalid_argument("wire.max_message_bytes must be at least 512");
   return Status::ok();
@@ -270,8 +271,9 @@ Effects ConsensusCore::finish() {
     }
   }
   dirty_.clear();
+  if (!effects_.persist.empty()) compact_due(/*all=*/true);  // same batch, same fsync: free
   std::int64_t wake = timers_.empty() ? kNoTimer : timers_.begin()->first;
-  if (!compaction_queue_.empty()) wake = min_timer(wake, now_us_);
+  if (!compaction_queue_.empty()) wake = min_timer(wake, compaction_queue_.front().first);
   if (!forget_queue_.empty()) wake = min_timer(wake, forget_queue_.front().first);
   if (wake != kNoTimer) effects_.wake_at = instant_from_us(std::max(wake, now_us_));
   return std::exchange(effects_, Effects{});
@@ -292,7 +294,7 @@ Effects ConsensusCore::receive(const NodeId& from, std::span<const std::uint8_t>
 
 Effects ConsensusCore::tick(Instant now) {
   begin(now);
-  compact_due();
+  compact_due(/*all=*/false);
   forget_due();
   for (std::size_t fired = 0; fired < options_.timer_fires_per_tick_max; ++fired) {
     if (timers_.empty() || timers_.begin()->first > now_us_) break;
@@ -722,14 +724,17 @@ void ConsensusCore::mark_proposer_dirty(Instance& inst) {
 void ConsensusCore::queue_compaction(Instance& inst) {
   if (inst.compacted || inst.compaction_queued) return;
   inst.compaction_queued = true;
-  compaction_queue_.push_back(inst.spec.key);
+  compaction_queue_.emplace_back(now_us_ + options_.compaction_delay_us, inst.spec.key);
 }
 
 // A decided instance shrinks to one decision record, written off the
 // critical path (the chosen event does not wait for it): until then the
 // acceptor and proposer records still hold everything a restart needs.
-void ConsensusCore::compact_due() {
-  for (const InstanceKey& key : compaction_queue_) {  // bounded by instances_max
+void ConsensusCore::compact_due(bool all) {
+  // Bounded by instances_max; FIFO with one delay, so due entries lead.
+  while (!compaction_queue_.empty() && (all || compaction_queue_.front().first <= now_us_)) {
+    const InstanceKey key = compaction_queue_.front().second;
+    compaction_queue_.pop_front();
     Instance* inst = find(key);
     if (inst == nullptr || inst->compacted) continue;
     inst->compaction_queued = false;
@@ -741,7 +746,6 @@ void ConsensusCore::compact_due() {
       effects_.persist.push_back({kRecordColumn, record_key(RecordKind::kProposer, key), {}, true});
     }
   }
-  compaction_queue_.clear();
 }
 
 void ConsensusCore::forget_due() {

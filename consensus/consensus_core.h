@@ -77,6 +77,11 @@ struct ConsensusOptions {
   double announce_interval_max_rtts = 32.0;
   std::size_t instances_max = 1'000'000;
   std::int64_t retention_us = 600'000'000;  // forget(job) erases the job's instances this much later
+  // A decided instance's records compact into one decision record with the
+  // next persist that happens anyway, or after this long if none comes: on
+  // a busy node compaction then never costs a durable write of its own (one
+  // that a waiting Accept would queue behind).
+  std::int64_t compaction_delay_us = 20'000;
   std::size_t timer_fires_per_tick_max = 4096;  // the rest fire on an immediate next tick
   WireLimits wire;
 };
@@ -219,7 +224,7 @@ class ConsensusCore : public Core {
   void mark_acceptor_dirty(Instance& inst);
   void mark_proposer_dirty(Instance& inst);
   void queue_compaction(Instance& inst);
-  void compact_due();
+  void compact_due(bool all);  // all: piggyback on a write that happens anyway
   void forget_due();
   void erase_instance(std::map<InstanceKey, Instance>::iterator it);
 
@@ -236,7 +241,7 @@ class ConsensusCore : public Core {
   std::map<InstanceKey, Instance> instances_;
   std::set<std::pair<std::int64_t, InstanceKey>> timers_;
   std::vector<InstanceKey> dirty_;
-  std::vector<InstanceKey> compaction_queue_;
+  std::deque<std::pair<std::int64_t, InstanceKey>> compaction_queue_;  // FIFO: (due, instance)
   std::deque<std::pair<std::int64_t, JobId>> forget_queue_;  // FIFO: one retention for all
   std::deque<Message> local_;  // messages to self, handled before finish() returns
   bool restored_armed_ = false;

@@ -176,6 +176,7 @@ TEST(ConsensusCore, RestartedNodeRecoversTheDecision) {
   Harness h = five();
   h.propose(n4, kSpec, kRun5);
   h.deliver();
+  h.advance_us(h.core(n1).options().compaction_delay_us);
   h.tick_all();  // compaction
   h.crash(n2);
   h.start(n2);
@@ -187,10 +188,41 @@ TEST(ConsensusCore, DecisionCompactsToOneRecord) {
   h.propose(n4, kSpec, kRun5);
   h.deliver();
   h.tick_all();
+  ASSERT_EQ(h.disk(n1).size(), 1U);
+  EXPECT_EQ(h.disk(n1).begin()->first.second, record_key(RecordKind::kAcceptor, kSpec.key))
+      << "an idle node waits compaction_delay_us before a write of its own";
+  h.advance_us(h.core(n1).options().compaction_delay_us);
+  h.tick_all();
   for (const NodeId& n : {n1, n2, n3, n4}) {
     ASSERT_EQ(h.disk(n).size(), 1U) << n.short_hex();
     EXPECT_EQ(h.disk(n).begin()->first.second, record_key(RecordKind::kDecision, kSpec.key));
   }
+}
+
+TEST(ConsensusCore, CompactionRidesOnTheNextWriteWithoutWaiting) {
+  Harness h({n1, n2, n3});
+  const InstanceSpec first = spec_of(20, 0, {n1, n2, n3}, n1);
+  const InstanceSpec second = spec_of(21, 0, {n1, n2, n3}, n1);
+  h.propose(n1, first, kRun3);
+  h.deliver();
+  ASSERT_TRUE(h.chosen_at(n2, first.key));
+  // The next Accept's durable write at n2 carries the first decision's
+  // compaction: one write, no separate one for the compaction.
+  Effects e = h.core(n1).propose(second, kRun3, instant_from_us(h.now_us())).value();
+  h.apply(n1, std::move(e));
+  std::vector<Envelope> to_n2;
+  for (auto& m : h.inflight()) {
+    if (m.to == n2) to_n2.push_back(m);
+  }
+  ASSERT_EQ(to_n2.size(), 1U);
+  Effects at_n2 = h.core(n2).receive(n1, to_n2[0].bytes, instant_from_us(h.now_us()));
+  bool decision = false, accept = false;
+  for (const PersistOp& op : at_n2.persist) {
+    decision |= op.key == record_key(RecordKind::kDecision, first.key) && !op.erase;
+    accept |= op.key == record_key(RecordKind::kAcceptor, second.key) && !op.erase;
+  }
+  EXPECT_TRUE(decision && accept);
+  h.apply(n2, std::move(at_n2));
 }
 
 TEST(ConsensusCore, ProposerNeverReusesARoundAfterRestart) {
