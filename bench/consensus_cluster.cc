@@ -64,7 +64,10 @@ struct RunOptions {
   std::uint32_t concurrency = 64;
   int drivers = 1;
   double rate_per_s = 200;
-  std::int64_t rtt_us = 10'000;  // ConsensusOptions' default
+  // Ceiling and starting point of the adaptive timeout unit: the core
+  // lowers it to what its phases measure (ConsensusOptions::rtt_adaptive).
+  std::int64_t rtt_us = 100'000;
+  bool rtt_adaptive = true;
   double grace_s = 2;
   std::string dir_base = "/tmp";
   bool daemon_order = false;
@@ -144,6 +147,7 @@ std::vector<std::string> member_args(const RunOptions& o, const MemberConfig& m,
                                    "--rate", std::to_string(o.rate_per_s),
                                    "--rtt-us", std::to_string(o.rtt_us)};
   if (o.daemon_order) args.push_back("--daemon-order");
+  if (!o.rtt_adaptive) args.push_back("--fixed-rtt");
   return args;
 }
 
@@ -268,6 +272,7 @@ ordered_json throughput_report(const RunOptions& o, const ClusterRun& run, bool 
   j["fsync"] = true;
   j["fsync_p50_ms"] = run.fsync_p50_ms;
   j["rtt_us"] = o.rtt_us;
+  j["rtt_adaptive"] = o.rtt_adaptive;
   if (o.daemon_order) j["daemon_order"] = true;
   j["undecided_at_end"] = undecided;
   j["clean_exit"] = run.clean;
@@ -322,6 +327,7 @@ ordered_json contention_report(const RunOptions& o, const ClusterRun& run, doubl
   j["fsync"] = true;
   j["fsync_p50_ms"] = run.fsync_p50_ms;
   j["rtt_us"] = o.rtt_us;
+  j["rtt_adaptive"] = o.rtt_adaptive;
   j["clean_exit"] = run.clean;
   return j;
 }
@@ -362,6 +368,7 @@ int member_main(int index, const std::string& ids, const std::string& ports, con
   m.concurrency = o.concurrency;
   m.rate_per_s = o.rate_per_s;
   m.rtt_us = o.rtt_us;
+  m.rtt_adaptive = o.rtt_adaptive;
   m.daemon_order = o.daemon_order;
   Status st = run_member(m);
   if (!st.is_ok()) {
@@ -385,11 +392,13 @@ int main(int argc, char** argv) {
   app.add_option("--drivers", o.drivers, "Members that originate load (each its own instances)")->check(CLI::Range(1, kMembers))->capture_default_str();
   app.add_flag("--contention", contention, "Two proposers, different values, on every instance");
   app.add_option("--rate", o.rate_per_s, "Contention: instances per second")->check(CLI::Range(1.0, 100'000.0))->capture_default_str();
-  app.add_option("--rtt-us", o.rtt_us, "ConsensusOptions::rtt_us (unit of timeouts and backoff)")->check(CLI::Range(100, 1'000'000))->capture_default_str();
+  app.add_option("--rtt-us", o.rtt_us, "ConsensusOptions::rtt_us: ceiling and start of the timeout unit, which adapts to measured phases")->check(CLI::Range(100, 1'000'000))->capture_default_str();
   app.add_option("--grace", o.grace_s, "Seconds members keep serving after the load stops")->check(CLI::Range(0.0, 60.0))->capture_default_str();
   app.add_option("--tmp", o.dir_base, "Where the temp dir (keys, RocksDB) goes")->capture_default_str();
   app.add_flag("--keep-dir", o.keep_dir, "Keep the temp dir");
   app.add_flag("--profile", profile, "Add each member's loop timings and counters");
+  bool fixed_rtt = false;
+  app.add_flag("--fixed-rtt", fixed_rtt, "Use --rtt-us as the timeout unit as it is (rtt_adaptive off)");
   app.add_flag("--daemon-order", o.daemon_order, "Tick after delivering messages, as Daemon::turn does (default: before)");
   // Internal: how the parent starts each member process.
   app.add_option("--member", member)->group("");
@@ -405,6 +414,7 @@ int main(int argc, char** argv) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
+  o.rtt_adaptive = !fixed_rtt;
   if (member >= 0) return member_main(member, ids, ports, drivers, mode, o, start_us, dir);
 
   if (!contention) {

@@ -160,6 +160,7 @@ Status Member::start() {
   }
   consensus::ConsensusOptions copts;
   copts.rtt_us = config_.rtt_us;
+  copts.rtt_adaptive = config_.rtt_adaptive;
   copts.retention_us = config_.retention_us;
   auto durable = storage_->load_all(Column::kAcceptor);
   if (!durable) return durable.status();
@@ -342,7 +343,8 @@ Status Member::write_result() const {
   j["core"] = {{"decided", c.decided},           {"fast_proposals", c.fast_proposals},
                {"prepares_started", c.prepares_started}, {"takeovers", c.takeovers},
                {"messages_received", c.messages_received}, {"announcements", c.announcements},
-               {"instances_left", core_->instances().size()}};
+               {"instances_left", core_->instances().size()},
+               {"rtt_unit_us_at_end", core_->rtt_unit_us()}};
   const auto& t = transport_->counters();
   j["transport"] = {{"sent", t.sent}, {"received", t.received}, {"dropped_send_full", t.dropped_send_full},
                     {"dropped_unknown_peer", t.dropped_unknown_peer}};

@@ -44,7 +44,8 @@ struct MemberConfig {
   std::int64_t grace_us = 0;     // after load: keep serving peers, let in-flight instances finish
   std::uint32_t concurrency = 64;  // kThroughput: instances in flight, split over the drivers
   double rate_per_s = 200;       // kContention: instances per second
-  std::int64_t rtt_us = 10'000;   // ConsensusOptions::rtt_us
+  std::int64_t rtt_us = 100'000;  // ConsensusOptions::rtt_us
+  bool rtt_adaptive = true;      // ConsensusOptions::rtt_adaptive
   std::int64_t retention_us = 1'000'000;
   bool daemon_order = false;     // tick after delivering (Daemon::turn's order) instead of before
 };

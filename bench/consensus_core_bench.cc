@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<ConsensusCore>> cores;
   ConsensusOptions options;
   options.rtt_us = 1'000;
+  options.compaction_delay_us = 0;  // compact on the tick below, as in a node that idles between rounds
   options.retention_us = 0;
   for (std::uint32_t i = 0; i < nodes.size(); ++i) {
     auto core = ConsensusCore::create(nodes[i], options, {}, i + 1);

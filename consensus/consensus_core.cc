@@ -31,6 +31,9 @@ bool parse_u64(std::string_view text, std::uint64_t& out) {
 
 Status validate_consensus_options(const ConsensusOptions& o) {
   if (o.rtt_us <= 0) return invalid_argument("consensus rtt_us must be positive");
+  if (o.rtt_min_us <= 0 || o.rtt_min_us > o.rtt_us) {
+    return invalid_argument("consensus rtt_min_us must be positive and at most rtt_us");
+  }
   if (!(o.phase_timeout_rtts > 0) || !(o.backoff_min_rtts > 0) || !(o.takeover_timeout_rtts > 0) ||
       !(o.announce_delay_rtts > 0) || !(o.announce_interval_max_rtts >= o.announce_delay_rtts)) {
     return invalid_argument("consensus timeouts must be positive, and announce_interval_max >= announce_delay");
@@ -38,9 +41,42 @@ Status validate_consensus_options(const ConsensusOptions& o) {
   if (o.backoff_doublings_max > 16) return invalid_argument("backoff_doublings_max must be at most 16");
   if (o.instances_max == 0) return invalid_argument("instances_max must be at least 1");
   if (o.retention_us < 0) return invalid_argument("retention_us must not be negative");
+  if (o.compaction_delay_us < 0) return invalid_argument("compaction_delay_us must not be negative");
   if (o.timer_fires_per_tick_max == 0) return invalid_argument("timer_fires_per_tick_max must be at least 1");
   if (o.wire.max_message_bytes < 512) return invalid_argument("wire.max_message_bytes must be at least 512");
   return Status::ok();
+}
+
+RttEstimator::RttEstimator(std::int64_t initial_us, std::int64_t min_us, std::int64_t max_us, bool adaptive)
+    : srtt_us_(static_cast<double>(initial_us)),
+      rttvar_us_(0),
+      min_us_(min_us),
+      max_us_(max_us),
+      adaptive_(adaptive),
+      unit_us_(initial_us) {}
+
+void RttEstimator::sample(std::int64_t phase_us) {
+  if (!adaptive_ || phase_us < 0) return;
+  const double s = static_cast<double>(phase_us);
+  if (samples_++ == 0) {
+    srtt_us_ = s;
+    rttvar_us_ = s / 2;
+  } else {
+    rttvar_us_ += (std::abs(s - srtt_us_) - rttvar_us_) / 4;
+    srtt_us_ += (s - srtt_us_) / 8;
+  }
+  update_unit();
+}
+
+void RttEstimator::timed_out() {
+  if (!adaptive_) return;
+  srtt_us_ = std::min(srtt_us_ * 2, static_cast<double>(max_us_));
+  update_unit();
+}
+
+void RttEstimator::update_unit() {
+  const double unit = srtt_us_ + 2 * rttvar_us_;
+  unit_us_ = std::clamp(static_cast<std::int64_t>(std::llround(unit)), min_us_, max_us_);
 }
 
 std::string format_chosen_detail(const InstanceKey& key, const Value& value) {
@@ -116,7 +152,10 @@ Result<std::unique_ptr<ConsensusCore>> ConsensusCore::create(const NodeId& self,
 
 ConsensusCore::ConsensusCore(ConstructionTag, const NodeId& self, const ConsensusOptions& options,
                              std::uint64_t seed)
-    : self_(self), options_(options), rng_(seed) {}
+    : self_(self),
+      options_(options),
+      rng_(seed),
+      rtt_(options.rtt_us, options.rtt_min_us, options.rtt_us, options.rtt_adaptive) {}
 
 Status ConsensusCore::restore(const DurableRecords& durable) {
   auto restore_spec = [&](const InstanceKey& key, const InstanceSpec& spec) -> Result<Instance*> {
@@ -232,8 +271,9 @@ Effects ConsensusCore::finish() {
     }
   }
   dirty_.clear();
+  if (!effects_.persist.empty()) compact_due(/*all=*/true);  // same batch, same fsync: free
   std::int64_t wake = timers_.empty() ? kNoTimer : timers_.begin()->first;
-  if (!compaction_queue_.empty()) wake = min_timer(wake, now_us_);
+  if (!compaction_queue_.empty()) wake = min_timer(wake, compaction_queue_.front().first);
   if (!forget_queue_.empty()) wake = min_timer(wake, forget_queue_.front().first);
   if (wake != kNoTimer) effects_.wake_at = instant_from_us(std::max(wake, now_us_));
   return std::exchange(effects_, Effects{});
@@ -254,7 +294,7 @@ Effects ConsensusCore::receive(const NodeId& from, std::span<const std::uint8_t>
 
 Effects ConsensusCore::tick(Instant now) {
   begin(now);
-  compact_due();
+  compact_due(/*all=*/false);
   forget_due();
   for (std::size_t fired = 0; fired < options_.timer_fires_per_tick_max; ++fired) {
     if (timers_.empty() || timers_.begin()->first > now_us_) break;
@@ -374,6 +414,7 @@ void ConsensusCore::on_prepare(const NodeId& from, const Prepare& m) {
   } else if (step.reply == AcceptorStep::Reply::kReject) {
     send(from, Reject{m.spec.key, m.ballot, step.promised});
   }
+  if (step.reply == AcceptorStep::Reply::kPromise) yield_to(*inst, m.ballot);
   inst->proposer.observe_round(m.ballot.round);
   // Someone is driving the instance: a replica's takeover waits.
   if (inst->acceptor.accepted_value && !inst->proposer.active()) {
@@ -401,6 +442,7 @@ void ConsensusCore::on_accept(const NodeId& from, const Accept& m) {
   if (step.changed) mark_acceptor_dirty(*inst);
   if (step.reply == AcceptorStep::Reply::kAccepted) {
     send(from, Accepted{m.spec.key, m.ballot});
+    yield_to(*inst, m.ballot);
   } else if (step.reply == AcceptorStep::Reply::kReject) {
     send(from, Reject{m.spec.key, m.ballot, step.promised});
   } else {
@@ -431,13 +473,17 @@ Instance* ConsensusCore::undecided_from_member(const InstanceKey& key, const Nod
 void ConsensusCore::on_promise(const NodeId& from, const Promise& m) {
   Instance* inst = undecided_from_member(m.key, from);
   if (inst == nullptr) return;
-  if (inst->proposer.on_promise(inst->spec.replicas, from, m)) start_accept(*inst);
+  if (inst->proposer.on_promise(inst->spec.replicas, from, m)) {
+    sample_phase(*inst);
+    start_accept(*inst);
+  }
 }
 
 void ConsensusCore::on_accepted(const NodeId& from, const Accepted& m) {
   Instance* inst = undecided_from_member(m.key, from);
   if (inst == nullptr) return;
   if (inst->proposer.on_accepted(inst->spec.replicas, from, m)) {
+    sample_phase(*inst);
     const Value value = inst->proposer.value();
     decide(*inst, value, /*first_hand=*/true);
   }
@@ -446,6 +492,7 @@ void ConsensusCore::on_accepted(const NodeId& from, const Accepted& m) {
 void ConsensusCore::on_reject(const NodeId& from, const Reject& m) {
   Instance* inst = undecided_from_member(m.key, from);
   if (inst == nullptr) return;
+  if (m.ballot == inst->proposer.ballot()) yield_to(*inst, m.promised);
   if (inst->proposer.on_reject(inst->spec.replicas, from, m)) back_off(*inst);
 }
 
@@ -491,6 +538,7 @@ void ConsensusCore::start_prepare(Instance& inst) {
   mark_proposer_dirty(inst);  // the round is spent before its Prepare leaves
   ++counters_.prepares_started;
   inst.proposer_due_us = now_us_ + rtts_us(options_.phase_timeout_rtts);
+  inst.phase_started_us = now_us_;
   inst.takeover_due_us = kNoTimer;
   rearm(inst);
   send_to_replicas(inst, Prepare{inst.spec, ballot});
@@ -498,16 +546,39 @@ void ConsensusCore::start_prepare(Instance& inst) {
 
 void ConsensusCore::start_accept(Instance& inst) {
   inst.proposer_due_us = now_us_ + rtts_us(options_.phase_timeout_rtts);
+  inst.phase_started_us = now_us_;
   inst.takeover_due_us = kNoTimer;
   rearm(inst);
   send_to_replicas(inst, Accept{inst.spec, inst.proposer.ballot(), inst.proposer.value()});
 }
 
+void ConsensusCore::sample_phase(Instance& inst) {
+  if (inst.phase_started_us != kNoTimer) rtt_.sample(now_us_ - inst.phase_started_us);
+  inst.phase_started_us = kNoTimer;
+}
+
+// Duels: a proposer that sees another's higher ballot (its own acceptor
+// promised or accepted it, or an acceptor rejected ours for it) does not
+// retry for a phase timeout, and meanwhile learns the winner's decision
+// from its announcement. Ballots are totally ordered, so of two proposers
+// only the lower yields; the highest runs on. Only timing changes: safety
+// never depends on it, and if the winner dies the yielder resumes.
+void ConsensusCore::yield_to(Instance& inst, const Ballot& seen) {
+  if (seen.node == self_ || !inst.proposer.active() || !(inst.proposer.ballot() < seen) || inst.decided()) return;
+  const std::int64_t until = now_us_ + jittered_us(options_.phase_timeout_rtts, 1.0);
+  inst.yield_until_us = std::max(inst.yield_until_us, until);
+  if (inst.proposer.phase() == Proposer::Phase::kBackoff) {
+    inst.proposer_due_us = std::max(inst.proposer_due_us, inst.yield_until_us);
+    rearm(inst);
+  }
+}
+
 void ConsensusCore::back_off(Instance& inst) {
+  inst.phase_started_us = kNoTimer;
   inst.proposer.back_off();
   const std::uint32_t doublings = std::min(inst.proposer.failures() - 1, options_.backoff_doublings_max);
   const double base = options_.backoff_min_rtts * static_cast<double>(1U << doublings);
-  inst.proposer_due_us = now_us_ + jittered_us(base, base);
+  inst.proposer_due_us = std::max(now_us_ + jittered_us(base, base), inst.yield_until_us);
   rearm(inst);
 }
 
@@ -572,6 +643,8 @@ void ConsensusCore::fire_timers(Instance& inst) {
       if (inst.proposer.phase() == Proposer::Phase::kBackoff) {
         start_prepare(inst);
       } else if (inst.proposer.active()) {
+        rtt_.timed_out();
+        inst.phase_started_us = kNoTimer;
         back_off(inst);  // the phase timed out: lost messages or a dead majority
       }
     }
@@ -651,14 +724,17 @@ void ConsensusCore::mark_proposer_dirty(Instance& inst) {
 void ConsensusCore::queue_compaction(Instance& inst) {
   if (inst.compacted || inst.compaction_queued) return;
   inst.compaction_queued = true;
-  compaction_queue_.push_back(inst.spec.key);
+  compaction_queue_.emplace_back(now_us_ + options_.compaction_delay_us, inst.spec.key);
 }
 
 // A decided instance shrinks to one decision record, written off the
 // critical path (the chosen event does not wait for it): until then the
 // acceptor and proposer records still hold everything a restart needs.
-void ConsensusCore::compact_due() {
-  for (const InstanceKey& key : compaction_queue_) {  // bounded by instances_max
+void ConsensusCore::compact_due(bool all) {
+  // Bounded by instances_max; FIFO with one delay, so due entries lead.
+  while (!compaction_queue_.empty() && (all || compaction_queue_.front().first <= now_us_)) {
+    const InstanceKey key = compaction_queue_.front().second;
+    compaction_queue_.pop_front();
     Instance* inst = find(key);
     if (inst == nullptr || inst->compacted) continue;
     inst->compaction_queued = false;
@@ -670,7 +746,6 @@ void ConsensusCore::compact_due() {
       effects_.persist.push_back({kRecordColumn, record_key(RecordKind::kProposer, key), {}, true});
     }
   }
-  compaction_queue_.clear();
 }
 
 void ConsensusCore::forget_due() {
@@ -708,7 +783,7 @@ void ConsensusCore::send_to_replicas(const Instance& inst, const Message& messag
 }
 
 std::int64_t ConsensusCore::rtts_us(double rtts) const {
-  return static_cast<std::int64_t>(std::llround(rtts * static_cast<double>(options_.rtt_us)));
+  return static_cast<std::int64_t>(std::llround(rtts * static_cast<double>(rtt_.unit_us())));
 }
 
 std::int64_t ConsensusCore::jittered_us(double rtts_min, double rtts_spread) {

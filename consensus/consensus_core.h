@@ -62,9 +62,13 @@ inline constexpr const char* kChosenEventKind = "chosen";
 
 struct ConsensusOptions {
   // Round-trip estimate to the replicas: the unit of every timeout below.
-  // The node sets it from its measured RTTs (Vivaldi); too low only costs
-  // extra messages, too high only slows recovery.
+  // Too low only costs extra messages, too high only slows recovery.
+  // With rtt_adaptive the core starts from rtt_us and then uses what its
+  // own phases measure (see RttEstimator), never more than rtt_us and never
+  // less than rtt_min_us; otherwise rtt_us is used as it is.
   std::int64_t rtt_us = 10'000;
+  bool rtt_adaptive = true;
+  std::int64_t rtt_min_us = 200;
   double phase_timeout_rtts = 3.0;     // a phase not done by then backs off and retries
   double backoff_min_rtts = 1.0;       // backoff is uniform in [m, 2m)·2^min(k-1, doublings)
   std::uint32_t backoff_doublings_max = 3;
@@ -73,11 +77,42 @@ struct ConsensusOptions {
   double announce_interval_max_rtts = 32.0;
   std::size_t instances_max = 1'000'000;
   std::int64_t retention_us = 600'000'000;  // forget(job) erases the job's instances this much later
+  // A decided instance's records compact into one decision record with the
+  // next persist that happens anyway, or after this long if none comes: on
+  // a busy node compaction then never costs a durable write of its own (one
+  // that a waiting Accept would queue behind).
+  std::int64_t compaction_delay_us = 20'000;
   std::size_t timer_fires_per_tick_max = 4096;  // the rest fire on an immediate next tick
   WireLimits wire;
 };
 
 Status validate_consensus_options(const ConsensusOptions& options);
+
+// What one phase of this node's proposals takes (send to majority reply,
+// so the acceptors' fsyncs and queueing are in it), smoothed as TCP does
+// (RFC 6298: srtt += (s - srtt)/8, rttvar += (|s - srtt| - rttvar)/4).
+// unit_us() = srtt + 2·rttvar, clamped to [min_us, max_us]: a timeout of
+// a few units then covers a loaded node's decision time, and a backoff of
+// one or two units lets a duel's winner finish. A phase that timed out
+// doubles srtt (Karn: its late replies are no sample), so an overloaded
+// node slows its timers down instead of abandoning ever more ballots.
+class RttEstimator {
+ public:
+  RttEstimator(std::int64_t initial_us, std::int64_t min_us, std::int64_t max_us, bool adaptive);
+  void sample(std::int64_t phase_us);
+  void timed_out();
+  std::int64_t unit_us() const { return unit_us_; }
+  std::uint64_t samples() const { return samples_; }
+
+ private:
+  void update_unit();
+  double srtt_us_;
+  double rttvar_us_;
+  std::int64_t min_us_, max_us_;
+  bool adaptive_;
+  std::uint64_t samples_ = 0;
+  std::int64_t unit_us_;
+};
 
 // Counters of one core's history; read by /metrics and the simulator.
 struct ConsensusCounters {
@@ -146,6 +181,8 @@ class ConsensusCore : public Core {
   const ConsensusCounters& counters() const { return counters_; }
   const NodeId& self() const { return self_; }
   const ConsensusOptions& options() const { return options_; }
+  // The timeout unit in use now (options().rtt_us unless rtt_adaptive).
+  std::int64_t rtt_unit_us() const { return rtt_.unit_us(); }
 
  private:
   Status restore(const DurableRecords& durable);
@@ -175,6 +212,8 @@ class ConsensusCore : public Core {
   void announce(Instance& inst);
   void fire_timers(Instance& inst);
   void back_off(Instance& inst);
+  void sample_phase(Instance& inst);
+  void yield_to(Instance& inst, const Ballot& seen);  // another proposer's higher ballot is in play  // a phase reached its majority: an RTT sample
 
   // Instances, timers, records.
   Instance* find(const InstanceKey& key);
@@ -185,7 +224,7 @@ class ConsensusCore : public Core {
   void mark_acceptor_dirty(Instance& inst);
   void mark_proposer_dirty(Instance& inst);
   void queue_compaction(Instance& inst);
-  void compact_due();
+  void compact_due(bool all);  // all: piggyback on a write that happens anyway
   void forget_due();
   void erase_instance(std::map<InstanceKey, Instance>::iterator it);
 
@@ -198,10 +237,11 @@ class ConsensusCore : public Core {
   NodeId self_;
   ConsensusOptions options_;
   Rng rng_;
+  RttEstimator rtt_;
   std::map<InstanceKey, Instance> instances_;
   std::set<std::pair<std::int64_t, InstanceKey>> timers_;
   std::vector<InstanceKey> dirty_;
-  std::vector<InstanceKey> compaction_queue_;
+  std::deque<std::pair<std::int64_t, InstanceKey>> compaction_queue_;  // FIFO: (due, instance)
   std::deque<std::pair<std::int64_t, JobId>> forget_queue_;  // FIFO: one retention for all
   std::deque<Message> local_;  // messages to self, handled before finish() returns
   bool restored_armed_ = false;

@@ -44,6 +44,10 @@ struct Instance {
   std::int64_t announce_due_us = kNoTimer;
   std::int64_t query_due_us = kNoTimer;
   std::int64_t timer_us = kNoTimer;  // earliest of the above, as filed in the core's timer set
+  // A higher ballot of another proposer was seen: ours does not retry
+  // before this, so the duel's winner can finish (kNoTimer: no such ballot).
+  std::int64_t yield_until_us = kNoTimer;
+  std::int64_t phase_started_us = kNoTimer;  // this node's current proposer phase began (RTT samples)
 
   bool decided() const { return learner.decided(); }
 };

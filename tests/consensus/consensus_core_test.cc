@@ -176,6 +176,7 @@ TEST(ConsensusCore, RestartedNodeRecoversTheDecision) {
   Harness h = five();
   h.propose(n4, kSpec, kRun5);
   h.deliver();
+  h.advance_us(h.core(n1).options().compaction_delay_us);
   h.tick_all();  // compaction
   h.crash(n2);
   h.start(n2);
@@ -187,10 +188,41 @@ TEST(ConsensusCore, DecisionCompactsToOneRecord) {
   h.propose(n4, kSpec, kRun5);
   h.deliver();
   h.tick_all();
+  ASSERT_EQ(h.disk(n1).size(), 1U);
+  EXPECT_EQ(h.disk(n1).begin()->first.second, record_key(RecordKind::kAcceptor, kSpec.key))
+      << "an idle node waits compaction_delay_us before a write of its own";
+  h.advance_us(h.core(n1).options().compaction_delay_us);
+  h.tick_all();
   for (const NodeId& n : {n1, n2, n3, n4}) {
     ASSERT_EQ(h.disk(n).size(), 1U) << n.short_hex();
     EXPECT_EQ(h.disk(n).begin()->first.second, record_key(RecordKind::kDecision, kSpec.key));
   }
+}
+
+TEST(ConsensusCore, CompactionRidesOnTheNextWriteWithoutWaiting) {
+  Harness h({n1, n2, n3});
+  const InstanceSpec first = spec_of(20, 0, {n1, n2, n3}, n1);
+  const InstanceSpec second = spec_of(21, 0, {n1, n2, n3}, n1);
+  h.propose(n1, first, kRun3);
+  h.deliver();
+  ASSERT_TRUE(h.chosen_at(n2, first.key));
+  // The next Accept's durable write at n2 carries the first decision's
+  // compaction: one write, no separate one for the compaction.
+  Effects e = h.core(n1).propose(second, kRun3, instant_from_us(h.now_us())).value();
+  h.apply(n1, std::move(e));
+  std::vector<Envelope> to_n2;
+  for (auto& m : h.inflight()) {
+    if (m.to == n2) to_n2.push_back(m);
+  }
+  ASSERT_EQ(to_n2.size(), 1U);
+  Effects at_n2 = h.core(n2).receive(n1, to_n2[0].bytes, instant_from_us(h.now_us()));
+  bool decision = false, accept = false;
+  for (const PersistOp& op : at_n2.persist) {
+    decision |= op.key == record_key(RecordKind::kDecision, first.key) && !op.erase;
+    accept |= op.key == record_key(RecordKind::kAcceptor, second.key) && !op.erase;
+  }
+  EXPECT_TRUE(decision && accept);
+  h.apply(n2, std::move(at_n2));
 }
 
 TEST(ConsensusCore, ProposerNeverReusesARoundAfterRestart) {
@@ -323,6 +355,91 @@ TEST(ConsensusCore, ExecutorLearnsDespiteLostAnnouncement) {
   EXPECT_EQ(h.chosen_at(n5, kSpec.key), kRun5);
 }
 
+
+TEST(RttEstimator, FollowsSamplesWithinItsBounds) {
+  RttEstimator rtt(10'000, 200, 10'000, /*adaptive=*/true);
+  EXPECT_EQ(rtt.unit_us(), 10'000);
+  for (int i = 0; i < 50; ++i) rtt.sample(1'000);
+  // srtt -> 1 ms and rttvar -> 0: the unit approaches the phase time.
+  EXPECT_GE(rtt.unit_us(), 1'000);
+  EXPECT_LE(rtt.unit_us(), 1'100);
+  rtt.timed_out();  // Karn: a timeout doubles srtt, no sample
+  EXPECT_GE(rtt.unit_us(), 2'000);
+  for (int i = 0; i < 20; ++i) rtt.timed_out();
+  EXPECT_EQ(rtt.unit_us(), 10'000) << "never above rtt_us";
+  for (int i = 0; i < 200; ++i) rtt.sample(10);
+  EXPECT_EQ(rtt.unit_us(), 200) << "never below rtt_min_us";
+}
+
+TEST(RttEstimator, FixedWhenNotAdaptive) {
+  RttEstimator rtt(10'000, 200, 10'000, /*adaptive=*/false);
+  rtt.sample(1'000);
+  rtt.timed_out();
+  EXPECT_EQ(rtt.unit_us(), 10'000);
+}
+
+TEST(ConsensusOptions, RttMinMustBePositiveAndAtMostRtt) {
+  ConsensusOptions o;
+  o.rtt_min_us = 0;
+  EXPECT_FALSE(validate_consensus_options(o).is_ok());
+  o.rtt_min_us = o.rtt_us + 1;
+  EXPECT_FALSE(validate_consensus_options(o).is_ok());
+  o.rtt_min_us = o.rtt_us;
+  EXPECT_TRUE(validate_consensus_options(o).is_ok());
+}
+
+TEST(ConsensusCore, TimeoutUnitLearnsFromCompletedPhases) {
+  Harness h({n1, n2, n3});
+  EXPECT_EQ(h.core(n1).rtt_unit_us(), h.core(n1).options().rtt_us);
+  for (std::uint8_t j = 0; j < 20; ++j) {
+    h.propose(n1, spec_of(j, 0, {n1, n2, n3}, n1), kRun3);
+    h.advance_us(1'500);  // every fast phase takes 1.5 ms
+    h.deliver();
+  }
+  EXPECT_GE(h.core(n1).rtt_unit_us(), 1'500);
+  EXPECT_LT(h.core(n1).rtt_unit_us(), 3'000) << "the unit follows the measured phase, not the 10 ms default";
+}
+
+TEST(ConsensusCore, LowerProposerYieldsToAHigherBallotAndLearnsItsValue) {
+  Harness h({n1, n2, n3});
+  const InstanceSpec spec = spec_of(9, 0, {n1, n2, n3}, n1);
+  h.propose(n2, spec, kRun3);  // a replica: Prepare(1, n2)
+  h.deliver(nullptr, 1);       // n1 and n3 promise; the Promises wait
+  std::vector<Envelope> promises;
+  promises.swap(h.inflight());
+  h.propose(n1, spec, kRun5);  // the origin's fast ballot 0 meets n1's own promise to (1, n2)
+  h.deliver(nullptr, 2);     // n1 and n3 reject it for (1, n2); n1 backs off
+  const Instance* loser = h.core(n1).instance(spec.key);
+  ASSERT_NE(loser, nullptr);
+  ASSERT_FALSE(loser->decided());
+  ASSERT_EQ(loser->proposer.phase(), Proposer::Phase::kBackoff);
+  const std::int64_t unit = h.core(n1).rtt_unit_us();
+  EXPECT_GE(loser->proposer_due_us - h.now_us(),
+            static_cast<std::int64_t>(h.core(n1).options().phase_timeout_rtts * static_cast<double>(unit)))
+      << "a proposer that saw a higher ballot waits a phase timeout, not one backoff unit";
+  for (auto& e : promises) h.inflight().push_back(std::move(e));
+  h.deliver();  // n2 finishes: phase 2 with its value, then announces
+  EXPECT_EQ(h.chosen_at(n1, spec.key), kRun3);
+  EXPECT_EQ(h.chosen_at(n2, spec.key), kRun3);
+  EXPECT_EQ(h.core(n1).instance(spec.key)->proposer.ballots_tried(), 1U) << "the loser never tried a second ballot";
+}
+
+TEST(ConsensusCore, YieldingProposerResumesWhenTheWinnerDies) {
+  Harness h({n1, n2, n3});
+  const InstanceSpec spec = spec_of(10, 0, {n1, n2, n3}, n1);
+  h.propose(n2, spec, kRun3);
+  h.deliver(nullptr, 1);  // promises to (1, n2) ...
+  h.crash(n2);            // ... whose proposer dies before phase 2
+  h.inflight().clear();
+  h.propose(n1, spec, kRun5);
+  for (int round = 0; round < 40 && !h.chosen_at(n1, spec.key); ++round) {
+    h.deliver();
+    h.advance_us(h.core(n1).options().rtt_us);
+    h.tick_all();
+  }
+  EXPECT_EQ(h.chosen_at(n1, spec.key), kRun5) << "nothing was accepted, so the survivor's own value may win";
+  EXPECT_EQ(h.chosen_at(n3, spec.key), kRun5);
+}
 
 TEST(Invariants, DurabilityCheckerFlagsAPromiseLostInACrash) {
   Harness h = five();
