@@ -746,6 +746,14 @@ Result<NodeConfig> parse_node_config(std::string_view toml_text, const std::stri
   return parse_node_config_in(toml_text, path_for_messages, fs::path(path_for_messages).parent_path());
 }
 
+std::vector<std::string> node_config_keys() {
+  std::vector<std::string> out;
+  for (const auto& section : kSections) {
+    for (const auto& key : section.keys) out.push_back(std::string(section.name) + "." + std::string(key.name));
+  }
+  return out;
+}
+
 Result<NodeConfig> load_node_config(const std::string& path) {
   auto text = read_config_file(path);
   if (!text) return text.status();

@@ -109,6 +109,9 @@ Result<NodeConfig> load_node_config(const std::string& path);
 // Validates TOML text as if read from `path_for_messages`: that path prefixes
 // every message, becomes config_path, and its directory resolves relative paths.
 Result<NodeConfig> parse_node_config(std::string_view toml_text, const std::string& path_for_messages);
+// Every key polderd.toml accepts, as "section.key", from the parser's own
+// table (the operator guide's reference is checked against it by a test).
+std::vector<std::string> node_config_keys();
 
 // What the CLI `polder` needs to reach one node: client.toml, top-level keys only.
 struct ClientConfig {
