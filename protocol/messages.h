@@ -144,6 +144,7 @@ struct JobView {
   std::int64_t updated_at_us = 0;
   std::string command;
   std::uint32_t failures = 0;
+  std::optional<NodeId> submitter;  // filled in by the holder that answers a query
   bool operator==(const JobView&) const = default;
 };
 
