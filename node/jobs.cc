@@ -92,6 +92,7 @@ Result<std::unique_ptr<JobManager>> JobManager::create(JobManagerDeps deps, Inst
                                                    static_cast<std::uint64_t>(wall_us));
   if (!table) return Status(table.status().code(), "jobs: " + table.status().message());
   std::unique_ptr<JobManager> m(new JobManager(std::move(deps), std::move(*table)));
+  POLDER_RETURN_IF_ERROR(m->executor_.set_run_as_user(m->d_.config->jobs_run_as_user));
   POLDER_RETURN_IF_ERROR(m->restore(now, wall_us));
   return m;
 }
@@ -248,6 +249,10 @@ void JobManager::on_client(const ClientRef& client, const NodeId& client_key, Jo
         d_.reply(client, error_of(invalid_argument("cancel needs a job id")));
         return;
       }
+      if (Status s = client_may_cancel(client_key, *request.job_id); !s.is_ok()) {
+        d_.reply(client, error_of(s));
+        return;
+      }
       cancel_local(*request.job_id, now, wall_us);
       for (const auto& peer : alive_peers()) {
         JobMessage m;
@@ -256,7 +261,7 @@ void JobManager::on_client(const ClientRef& client, const NodeId& client_key, Jo
         d_.send(peer, std::move(m));
       }
       request.kind = JobMessageKind::kStatus;
-      fan_out(client, std::move(request), now);
+      fan_out(client, client_key, std::move(request), now);
       return;
     }
     case JobMessageKind::kStatus:
@@ -265,10 +270,10 @@ void JobManager::on_client(const ClientRef& client, const NodeId& client_key, Jo
         d_.reply(client, error_of(invalid_argument("this request needs a job id")));
         return;
       }
-      fan_out(client, std::move(request), now);
+      fan_out(client, client_key, std::move(request), now);
       return;
     case JobMessageKind::kList:
-      fan_out(client, std::move(request), now);
+      fan_out(client, client_key, std::move(request), now);
       return;
     default:
       d_.reply(client, error_of(invalid_argument("not a client job request")));
@@ -354,10 +359,11 @@ void JobManager::submit(const ClientRef& client, const NodeId& client_key, JobMe
   if (inserted) place(it->second, now, wall_us);
 }
 
-void JobManager::fan_out(const ClientRef& client, JobMessage request, Instant now) {
+void JobManager::fan_out(const ClientRef& client, const NodeId& client_key, JobMessage request, Instant now) {
   std::uint64_t id = next_request_id_++;
   PendingClient p;
   p.client = client;
+  p.client_key = client_key;
   p.kind = request.kind;
   p.job = request.job_id;
   p.state_filter = request.state_filter;
@@ -420,6 +426,13 @@ void JobManager::complete(std::uint64_t request_id) {
                                             " on any live node (not started yet, or unknown)")));
       return;
     }
+    if (Status s = check_client_access(*d_.config, p.client_key,
+                                       p.log_reply.jobs.empty() ? std::nullopt : p.log_reply.jobs[0].submitter,
+                                       *p.job);
+        !s.is_ok()) {
+      d_.reply(p.client, error_of(s));
+      return;
+    }
     reply.attempt = p.log_reply.attempt;
     reply.data = std::move(p.log_reply.data);
     reply.offset = p.log_reply.offset;
@@ -431,7 +444,15 @@ void JobManager::complete(std::uint64_t request_id) {
     d_.reply(p.client, error_of(not_found("job " + p.job->hex() + " is unknown to every live node")));
     return;
   }
+  if (p.kind != JobMessageKind::kList) {
+    const JobView& v = p.views.begin()->second;
+    if (Status s = check_client_access(*d_.config, p.client_key, v.submitter, v.job_id); !s.is_ok()) {
+      d_.reply(p.client, error_of(s));
+      return;
+    }
+  }
   for (auto& [id, v] : p.views) {
+    if (!client_may_read(p, v)) continue;  // a list shows only the client's own jobs (all of them to an admin)
     if (!p.state_filter.empty() && v.state != p.state_filter) continue;
     if (!p.node_filter.empty() && v.executor_name != p.node_filter &&
         !(v.executor && v.executor->hex().rfind(p.node_filter, 0) == 0)) {
@@ -479,12 +500,16 @@ void JobManager::on_peer(const NodeId& from, JobMessage m, Instant now, std::int
       }
       return;
     case JobMessageKind::kUpdate:
-      for (const auto& v : m.jobs) apply_update(v, wall_us);
+      for (const auto& v : m.jobs) {
+        if (peer_may_update(from, v)) apply_update(v, wall_us);
+      }
       return;
     case JobMessageKind::kQuery: on_query(from, m); return;
     case JobMessageKind::kQueryReply:
       if (m.request_id == 0) {  // the answer to a holder's poll of an executor
-        for (const auto& v : m.jobs) apply_update(v, wall_us);
+        for (const auto& v : m.jobs) {
+          if (peer_may_update(from, v)) apply_update(v, wall_us);
+        }
       } else {
         on_reply_for_client(from, m);
       }
@@ -492,7 +517,7 @@ void JobManager::on_peer(const NodeId& from, JobMessage m, Instant now, std::int
     case JobMessageKind::kFetchLogs: on_fetch_logs(from, m); return;
     case JobMessageKind::kLogsReply: on_reply_for_client(from, m); return;
     case JobMessageKind::kCancelJob:
-      if (m.job_id) cancel_local(*m.job_id, now, wall_us);
+      if (m.job_id && peer_may_cancel(from, *m.job_id)) cancel_local(*m.job_id, now, wall_us);
       return;
     default:
       spdlog::debug("ignored job message kind {} from {}", static_cast<int>(m.kind), from.short_hex());
@@ -502,6 +527,12 @@ void JobManager::on_peer(const NodeId& from, JobMessage m, Instant now, std::int
 void JobManager::on_replicate(const NodeId& from, const JobMessage& m, std::int64_t wall_us) {
   if (!m.job_id || !m.spec || !m.origin || m.jobs.size() != 1 || *m.origin != from) return;
   if (std::find(m.replicas.begin(), m.replicas.end(), d_.self) == m.replicas.end()) return;
+  if (!job_id_matches_spec(*m.job_id, *m.spec) || m.jobs[0].job_id != *m.job_id) {
+    ++counters_.unauthorized;
+    spdlog::warn("job {}: refused a replica record from {}: the id is not the hash of its spec",
+                 m.job_id->short_hex(), from.short_hex());
+    return;
+  }
   if (jobs_.count(*m.job_id)) {
     apply_update(m.jobs[0], wall_us);
     return;
@@ -530,6 +561,11 @@ JobMessage JobManager::grant(const NodeId& from, const JobMessage& m, Instant no
   }
   if (cancelled_.count(*m.job_id)) {
     reply.message = "job cancelled";
+    return reply;
+  }
+  if (Status s = reserve_allowed(from, m); !s.is_ok()) {
+    ++counters_.unauthorized;
+    reply.message = s.message();
     return reply;
   }
   auto res = table_.grant(*m.job_id, Attempt{m.attempt}, m.spec->resources, now,
@@ -590,7 +626,10 @@ void JobManager::on_query(const NodeId& from, const JobMessage& m) {
   reply.request_id = m.request_id;
   reply.job_id = m.job_id;
   if (m.job_id) {
-    if (auto it = jobs_.find(*m.job_id); it != jobs_.end()) reply.jobs.push_back(it->second.view);
+    if (auto it = jobs_.find(*m.job_id); it != jobs_.end()) {
+      reply.jobs.push_back(it->second.view);
+      reply.jobs.back().submitter = it->second.spec.submitter;
+    }
   } else {
     for (const auto& [id, r] : jobs_) {
       if (!m.state_filter.empty() && r.view.state != m.state_filter) continue;
@@ -599,6 +638,7 @@ void JobManager::on_query(const NodeId& from, const JobMessage& m) {
         break;
       }
       reply.jobs.push_back(r.view);
+      reply.jobs.back().submitter = r.spec.submitter;
     }
   }
   if (from == d_.self) {
@@ -625,6 +665,8 @@ void JobManager::on_fetch_logs(const NodeId& from, const JobMessage& m) {
         reply.offset = m.offset;
         reply.done = job_state_is_final(r.view.state) && data->size() < kLogChunkMax;
         reply.data = std::move(*data);
+        reply.jobs.push_back(r.view);  // says whose job it is: the asking node checks the client's access
+        reply.jobs.back().submitter = r.spec.submitter;
       }
     }
   }
@@ -732,6 +774,7 @@ void JobManager::next_attempt(Record& r, const std::string& why, std::int64_t wa
 
 void JobManager::on_chosen(const consensus::ChosenEvent& chosen, Instant now, std::int64_t wall_us) {
   last_now_ = now;
+  if (!chosen_allowed(chosen)) return;
   const JobId& job = chosen.key.job;
   std::uint32_t attempt = chosen.key.attempt.value;
   if (auto it = jobs_.find(job); it != jobs_.end()) {

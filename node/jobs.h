@@ -42,6 +42,7 @@
 #include "node/config.h"
 #include "node/core_host.h"
 #include "node/executor.h"
+#include "node/job_auth.h"
 #include "node/storage.h"
 #include "protocol/messages.h"
 #include "scheduler/reservations.h"
@@ -96,6 +97,7 @@ struct JobCounters {
   std::uint64_t retries = 0;            // new attempts after a failure, per retry policy
   std::uint64_t stale_updates_refused = 0;  // fencing: updates of older attempts
   std::uint64_t offloads = 0;           // queued jobs moved to another node (work exchange)
+  std::uint64_t unauthorized = 0;       // peer job messages refused by node/job_auth.h rules
   LatencyHistogram decision_ms;         // propose -> chosen, for this node's proposals
   LatencyHistogram submit_to_running_ms;  // as origin: accepted -> the executor reported running
 };
@@ -165,6 +167,7 @@ class JobManager {
     std::uint32_t log_attempt = 0;
     bool log_found = false;
     JobMessage log_reply;
+    NodeId client_key;  // who asked: reads are limited to its own jobs unless it is an admin key
   };
 
   explicit JobManager(JobManagerDeps deps, scheduler::ReservationTable table);
@@ -172,7 +175,7 @@ class JobManager {
 
   // Client requests.
   void submit(const ClientRef& client, const NodeId& client_key, JobMessage request, Instant now, std::int64_t wall_us);
-  void fan_out(const ClientRef& client, JobMessage request, Instant now);
+  void fan_out(const ClientRef& client, const NodeId& client_key, JobMessage request, Instant now);
   void complete(std::uint64_t request_id);
   void cancel_local(const JobId& job, Instant now, std::int64_t wall_us);
 
@@ -198,6 +201,15 @@ class JobManager {
                      std::int64_t wall_us);
   void on_exec_result(const ExecResult& result, std::int64_t wall_us);
   JobMessage grant(const NodeId& from, const JobMessage& m, Instant now);
+
+  // Authorisation (node/job_auth.cc): false = refused, logged and counted.
+  std::optional<JobParties> parties_of(const JobId& job, std::uint64_t reservation = 0) const;
+  bool peer_may_update(const NodeId& from, const JobView& view);
+  bool peer_may_cancel(const NodeId& from, const JobId& job);
+  Status reserve_allowed(const NodeId& from, const JobMessage& m) const;
+  bool chosen_allowed(const consensus::ChosenEvent& chosen);
+  Status client_may_cancel(const NodeId& client, const JobId& job) const;
+  bool client_may_read(const PendingClient& p, const JobView& view) const;
 
   // Records.
   void apply_update(const JobView& view, std::int64_t wall_us);
