@@ -357,6 +357,7 @@ std::string Daemon::metrics_text() const {
   sample("polder_jobs_events_total", "event=\"stale_update_refused\"", static_cast<double>(j.stale_updates_refused));
   sample("polder_jobs_events_total", "event=\"offload\"", static_cast<double>(j.offloads));
   sample("polder_jobs_events_total", "event=\"unauthorized_refused\"", static_cast<double>(j.unauthorized));
+  sample("polder_jobs_events_total", "event=\"replayed_submit\"", static_cast<double>(j.replayed_submits));
   metric("polder_reservations_total", "counter", "Reservations asked of other nodes, by outcome.");
   sample("polder_reservations_total", "outcome=\"granted\"", static_cast<double>(j.reservations_granted));
   sample("polder_reservations_total", "outcome=\"refused\"", static_cast<double>(j.reservations_refused));

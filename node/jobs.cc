@@ -316,6 +316,17 @@ void JobManager::submit(const ClientRef& client, const NodeId& client_key, JobMe
   JobId::Bytes hash{};
   crypto_generichash(hash.data(), hash.size(), spec_bytes->data(), spec_bytes->size(), nullptr, 0);
   JobId job = *JobId::from_bytes(hash);
+  if (auto known = jobs_.find(job); known != jobs_.end()) {
+    // The same signed-over bytes again (a replayed or retried request): the
+    // job exists; answer with it and change nothing.
+    ++counters_.replayed_submits;
+    JobMessage reply;
+    reply.kind = JobMessageKind::kReply;
+    reply.job_id = job;
+    reply.jobs.push_back(known->second.view);
+    d_.reply(client, std::move(reply));
+    return;
+  }
   std::size_t count = std::min<std::size_t>(static_cast<std::size_t>(d_.config->jobs_replicas), members.size());
   auto replicas = consensus::rendezvous_replica_set(job, Attempt{1}, members, std::max<std::size_t>(count, 1));
   if (!replicas) {

@@ -98,6 +98,7 @@ struct JobCounters {
   std::uint64_t stale_updates_refused = 0;  // fencing: updates of older attempts
   std::uint64_t offloads = 0;           // queued jobs moved to another node (work exchange)
   std::uint64_t unauthorized = 0;       // peer job messages refused by node/job_auth.h rules
+  std::uint64_t replayed_submits = 0;   // a submit of a spec (same id) this node already holds: not re-stored
   LatencyHistogram decision_ms;         // propose -> chosen, for this node's proposals
   LatencyHistogram submit_to_running_ms;  // as origin: accepted -> the executor reported running
 };

@@ -9,6 +9,8 @@
 #include <atomic>
 #include <regex>
 
+#include "node/config.h"
+#include "node/rpc_client.h"
 #include "node/transport.h"
 #include "protocol/codec.h"
 #include "protocol/identity.h"
@@ -243,6 +245,44 @@ TEST_F(SecurityTest, AFloodingMemberIsThrottledThenCutOffWhileAJobCompletes) {
   EXPECT_NE(read_file(dirs_[0] + "/polderd.log").find("cut off for 60 s"), std::string::npos);
   // The honest peer was never throttled: b is still alive at a.
   EXPECT_EQ(member_state(this, dirs_[0], "b").first, "alive");
+}
+
+TEST_F(SecurityTest, AReplayedSubmitIsDroppedCountedAndChangesNothing) {
+  start();
+  auto cfg = node::load_client_config(dirs_[0] + "/client.toml");
+  ASSERT_TRUE(cfg.is_ok());
+  auto key = Identity::load(cfg->key_file);
+  ASSERT_TRUE(key.is_ok());
+  auto client = node::RpcClient::connect(*key, cfg->node_key, cfg->node_address, 5000ms);
+  ASSERT_TRUE(client.is_ok()) << client.status().message();
+  JobMessage submit;
+  submit.kind = JobMessageKind::kSubmit;
+  submit.spec = JobSpec{};
+  submit.spec->command = "true";
+  submit.spec->nonce = 42;  // fixed: the replay is byte for byte the same request
+  submit.spec->submitted_at_us = 1'764'000'000'000'000;
+  auto first = (*client)->call(submit);
+  ASSERT_TRUE(first.is_ok()) << first.status().message();
+  auto* reply = std::get_if<JobMessage>(&first->payload);
+  ASSERT_TRUE(reply && reply->job_id);
+  const std::string id = reply->job_id->hex();
+  ASSERT_TRUE(wait_state(id, "finished", 15s)) << logs();
+  auto again = (*client)->call(submit);
+  ASSERT_TRUE(again.is_ok()) << again.status().message();
+  auto* replay = std::get_if<JobMessage>(&again->payload);
+  ASSERT_TRUE(replay && replay->job_id);
+  EXPECT_EQ(replay->job_id->hex(), id);
+  ASSERT_EQ(replay->jobs.size(), 1u);
+  EXPECT_EQ(replay->jobs[0].state, "finished");  // not queued again, not run again
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(state_of(id), "finished");
+  EXPECT_EQ(json_field(polder(dirs_[0], "--json status " + id).output, "attempt"), "1");
+  double replayed = -1;
+  for (auto end = std::chrono::steady_clock::now() + 5s; std::chrono::steady_clock::now() < end && replayed < 1;) {
+    replayed = metric(http_a_, "polder_jobs_events_total{event=\"replayed_submit\"}");
+    std::this_thread::sleep_for(200ms);
+  }
+  EXPECT_EQ(replayed, 1);
 }
 
 // The CLI key `polderd init` made for `dir` (its admin key).
