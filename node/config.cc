@@ -642,6 +642,8 @@ const KeyRule<NodeConfig> kLimitsKeys[] = {
        assign(c.limits_client_bytes_per_s, get_size(f, 0, std::uint64_t{64} << 30));
      }},
     {"ban_s", kOptional, [](const Field& f, NodeConfig& c) { assign(c.limits_ban_s, get_int(f, 0, 86'400)); }},
+    {"client_jobs_max", kOptional,
+     [](const Field& f, NodeConfig& c) { assign(c.limits_client_jobs_max, get_int(f, 0, 100'000'000)); }},
 };
 
 const KeyRule<NodeConfig> kLogKeys[] = {
@@ -1101,6 +1103,8 @@ void render_other_sections(std::string& out, const NodeConfig& c) {
       std::to_string(c.limits_client_messages_per_s));
   put(out, "Per-CLI-key bytes per second; 0 = unlimited.", "client_bytes_per_s",
       render_size(c.limits_client_bytes_per_s));
+  put(out, "Unfinished jobs one CLI key may have submitted through this node; 0 = unlimited.", "client_jobs_max",
+      std::to_string(c.limits_client_jobs_max));
   put(out, "A key that keeps sending while throttled is cut off this many seconds; 0 = throttle only.", "ban_s",
       std::to_string(c.limits_ban_s));
   out += "\n[log]\n";

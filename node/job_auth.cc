@@ -171,6 +171,19 @@ Status JobManager::client_may_cancel(const NodeId& client, const JobId& job) con
   return check_client_access(*d_.config, client, it->second.spec.submitter, job);
 }
 
+Status JobManager::client_within_quota(const NodeId& client) const {
+  const std::uint64_t max = d_.config->limits_client_jobs_max;
+  if (max == 0) return Status::ok();
+  std::uint64_t open = 0;
+  for (const auto& [id, r] : jobs_) {
+    if (r.origin == d_.self && r.spec.submitter == client && !job_state_is_final(r.view.state)) ++open;
+  }
+  if (open < max) return Status::ok();
+  return resource_exhausted("this key has " + std::to_string(open) + " unfinished job(s) submitted at " +
+                            d_.config->name + " (limits.client_jobs_max = " + std::to_string(max) +
+                            "); wait for some to finish or cancel them");
+}
+
 bool JobManager::client_may_read(const PendingClient& p, const JobView& view) const {
   return check_client_access(*d_.config, p.client_key, view.submitter, view.job_id).is_ok();
 }

@@ -286,6 +286,11 @@ void JobManager::submit(const ClientRef& client, const NodeId& client_key, JobMe
     d_.reply(client, error_of(invalid_argument("submit needs a job spec")));
     return;
   }
+  if (Status s = client_within_quota(client_key); !s.is_ok()) {
+    ++counters_.refused;
+    d_.reply(client, error_of(s));
+    return;
+  }
   JobSpec spec = std::move(*request.spec);
   spec.submitter = client_key;  // the authenticated key, whatever the spec said
   if (spec.submitted_at_us == 0) spec.submitted_at_us = wall_us;

@@ -210,6 +210,7 @@ class JobManager {
   Status reserve_allowed(const NodeId& from, const JobMessage& m) const;
   bool chosen_allowed(const consensus::ChosenEvent& chosen);
   Status client_may_cancel(const NodeId& client, const JobId& job) const;
+  Status client_within_quota(const NodeId& client) const;  // [limits] client_jobs_max
   bool client_may_read(const PendingClient& p, const JobView& view) const;
 
   // Records.

@@ -285,6 +285,21 @@ TEST_F(SecurityTest, AReplayedSubmitIsDroppedCountedAndChangesNothing) {
   EXPECT_EQ(replayed, 1);
 }
 
+TEST_F(SecurityTest, AClientOverItsJobQuotaGetsAClearRefusal) {
+  prepare();
+  replace_in(dirs_[0] + "/polderd.toml", "client_jobs_max = 10000", "client_jobs_max = 1");
+  launch();
+  std::string first = submit("-- sleep 60");
+  ASSERT_EQ(first.size(), 64u);
+  auto second = polder(dirs_[0], "submit -- true");
+  EXPECT_EQ(second.exit_code, 1) << second.output;
+  EXPECT_NE(second.output.find("limits.client_jobs_max = 1"), std::string::npos) << second.output;
+  ASSERT_EQ(polder(dirs_[0], "cancel " + first).exit_code, 0);
+  ASSERT_TRUE(wait_state(first, "cancelled", 15s)) << logs();
+  auto third = polder(dirs_[0], "submit --wait -- true");
+  EXPECT_EQ(third.exit_code, 0) << third.output;
+}
+
 // The CLI key `polderd init` made for `dir` (its admin key).
 std::string cli_key_of(const std::string& dir) {
   std::string t = read_file(dir + "/polderd.toml");

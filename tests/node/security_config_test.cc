@@ -28,6 +28,7 @@ TEST(SecurityConfig, DefaultsAreOpenButBounded) {
   EXPECT_EQ(c->limits_peer_messages_per_s, 50'000u);
   EXPECT_EQ(c->limits_client_messages_per_s, 10'000u);
   EXPECT_EQ(c->limits_ban_s, 30);
+  EXPECT_EQ(c->limits_client_jobs_max, 10'000u);
 }
 
 TEST(SecurityConfig, AdminKeysAreAlsoAuthorizedAndRoundTrip) {
