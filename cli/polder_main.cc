@@ -19,6 +19,7 @@
 #include "node/job_file.h"
 #include "gossip/vivaldi.h"
 #include "node/rpc_client.h"
+#include "protocol/revocation.h"
 
 namespace {
 
@@ -33,7 +34,7 @@ constexpr int kExitRefused = 4;
 
 constexpr const char* kExitCodesHelp =
     "Exit codes: 0 ok, 1 node answered with an error, 2 bad arguments or config, "
-    "3 node unreachable/timeout, 4 node refused this client's key.\n"
+    "3 node unreachable/timeout, 4 node refused this client's key or this request (not allowed for it).\n"
     "The client config comes from --config or $POLDER_CONFIG (written by `polderd init` as DIR/client.toml).";
 
 struct Options {
@@ -565,6 +566,42 @@ int cmd_list(const Options& o, const std::string& state, const std::string& node
   return kExitOk;
 }
 
+// Signs "KEY is no longer a member" with this CLI's key and hands it to the
+// node, which checks that we are its admin and a founder, stores it and
+// spreads it to every member.
+int cmd_revoke(const Options& o, const std::string& key_text, const std::string& reason) {
+  auto revoked = polder::NodeId::from_hex(key_text);
+  if (!revoked) return fail(o, polder::invalid_argument("revoke: \"" + key_text + "\" is not a key: " +
+                                                        revoked.status().message()), kExitUsage);
+  if (reason.size() > polder::Revocation::kReasonMaxBytes) {
+    return fail(o, polder::invalid_argument("revoke: --reason is over " +
+                                            std::to_string(polder::Revocation::kReasonMaxBytes) + " bytes"),
+                kExitUsage);
+  }
+  if (o.config_path.empty()) {
+    return fail(o, polder::invalid_argument("no client config: pass --config DIR/client.toml or set POLDER_CONFIG"),
+                kExitUsage);
+  }
+  auto cfg = polder::node::load_client_config(o.config_path);
+  if (!cfg) return fail(o, cfg.status(), kExitUsage);
+  auto key = polder::Identity::load(cfg->key_file);
+  if (!key) return fail(o, polder::Status(key.status().code(), "client key: " + key.status().message()), kExitUsage);
+  auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::system_clock::now().time_since_epoch()).count();
+  auto record = polder::sign_revocation(*key, polder::Revocation{*revoked, now_us, reason});
+  if (!record) return fail(o, record.status(), kExitUsage);
+  int rc = 0;
+  auto reply = request<polder::SignedRecord>(o, *record, "revoke", rc);
+  if (!reply) return rc;
+  if (o.json) {
+    std::cout << json{{"ok", true}, {"revoked", revoked->hex()}, {"signed_by", key->id().hex()}}.dump() << "\n";
+  } else {
+    std::printf("revoked %s (signed by %s); the node spreads it to every member\n", revoked->hex().c_str(),
+                key->id().short_hex().c_str());
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -615,6 +652,12 @@ int main(int argc, char** argv) {
   list->add_option("--state", state_filter, "Only jobs in this state")
       ->check(CLI::IsMember({"queued", "placed", "running", "finished", "failed", "cancelled"}));
   list->add_option("--node", node_filter, "Only jobs run by this node (name or id prefix)");
+  std::string revoke_key, revoke_reason;
+  auto* revoke = app.add_subcommand(
+      "revoke", "Remove a node or CLI key from the federation: signed with this CLI's key, which must be a founder "
+                "([federation] founders) and an admin of the node; every member refuses the key from then on");
+  revoke->add_option("key", revoke_key, "The key to revoke (64 hex digits)")->required();
+  revoke->add_option("--reason", revoke_reason, "Why, for the operators' logs (at most 256 bytes)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -630,5 +673,6 @@ int main(int argc, char** argv) {
   if (*logs) return cmd_logs(o, job_id_text, follow_flag);
   if (*cancel) return cmd_cancel(o, job_id_text);
   if (*list) return cmd_list(o, state_filter, node_filter);
+  if (*revoke) return cmd_revoke(o, revoke_key, revoke_reason);
   return kExitUsage;
 }

@@ -17,6 +17,7 @@
 #include "node/config.h"
 #include "protocol/codec.h"
 #include "protocol/identity.h"
+#include "protocol/revocation.h"
 #include "protocol/signed_record.h"
 #include "sim/gossip_records.h"
 
@@ -146,6 +147,9 @@ void protocol_seeds() {
   write("node_record", "sample", ok(encode_node_record(record)));
   write("node_record", "empty", ok(encode_node_record(NodeRecord{})));
   write("signed_record", "node_record", ok(encode_signed_record(signed_record)));
+  const Revocation revocation{id.id(), 1'700'000'000'000'000, "key lost"};
+  write("revocation", "valid", ok(encode_revocation(revocation)));
+  write("signed_record", "revocation", ok(encode_signed_record(ok(sign_revocation(id, revocation)))));
   write("signed_record", "job_spec",
         ok(encode_signed_record(sign_record(id, RecordKind::kJobSpec, ok(encode_job_spec(sample_job_spec(id.id())))))));
   write("job_spec", "sample", ok(encode_job_spec(sample_job_spec(id.id()))));

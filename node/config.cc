@@ -15,6 +15,8 @@
 #include <sstream>
 #include <utility>
 
+#include <pwd.h>
+
 #include <toml++/toml.h>
 
 namespace polder::node {
@@ -374,6 +376,43 @@ std::optional<std::vector<NodeId>> get_node_ids(const Field& f) {
   return out;
 }
 
+// An array of distinct labels (operator names).
+std::optional<std::vector<std::string>> get_labels(const Field& f) {
+  const toml::array* arr = get_array(f, "an array of labels");
+  if (arr == nullptr) return std::nullopt;
+  std::vector<std::string> out;
+  bool ok = true;
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    auto label = get_label(element(f, *arr->get(i), i));
+    ok = ok && label.has_value();
+    if (label && std::find(out.begin(), out.end(), *label) == out.end()) out.push_back(*label);
+  }
+  if (!ok) return std::nullopt;
+  return out;
+}
+
+// A user name that exists on this machine (getpwnam), so a typo stops the
+// daemon at start instead of failing every job.
+std::optional<std::string> get_user(const Field& f) {
+  auto s = get_string(f);
+  if (!s) return std::nullopt;
+  const bool chars_ok = !s->empty() && s->size() <= 32 && std::all_of(s->begin(), s->end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+  });
+  if (!chars_ok) {
+    f.fail(shown(*s) + " is not a user name (1..32 characters of A-Z a-z 0-9 . _ -)");
+    return std::nullopt;
+  }
+  struct passwd pw {};
+  struct passwd* found = nullptr;
+  std::vector<char> buf(16384);
+  if (::getpwnam_r(s->c_str(), &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) {
+    f.fail("no user " + shown(*s) + " on this machine (create it, e.g. useradd --system " + *s + ")");
+    return std::nullopt;
+  }
+  return s;
+}
+
 // ---------------------------------------------------------------------------
 // The table-driven key checker.
 
@@ -538,10 +577,12 @@ const KeyRule<NodeConfig> kNetworkKeys[] = {
 
 const KeyRule<NodeConfig> kFederationKeys[] = {
     {"members", kOptional, [](const Field& f, NodeConfig& c) { assign(c.members, get_node_ids(f)); }},
+    {"founders", kOptional, [](const Field& f, NodeConfig& c) { assign(c.founders, get_node_ids(f)); }},
 };
 
 const KeyRule<NodeConfig> kClientKeys[] = {
     {"authorized_keys", kOptional, [](const Field& f, NodeConfig& c) { assign(c.authorized_keys, get_node_ids(f)); }},
+    {"admin_keys", kOptional, [](const Field& f, NodeConfig& c) { assign(c.admin_keys, get_node_ids(f)); }},
 };
 
 const KeyRule<NodeConfig> kResourcesKeys[] = {
@@ -585,6 +626,25 @@ const KeyRule<NodeConfig> kJobsKeys[] = {
     {"reservation_ttl_ms", kOptional,
      [](const Field& f, NodeConfig& c) { assign(c.jobs_reservation_ttl_ms, get_int(f, 100, 300'000)); }},
     {"work_dir", kOptional, [](const Field& f, NodeConfig& c) { assign(c.jobs_work_dir, get_string(f)); }},
+    {"accept_operators", kOptional,
+     [](const Field& f, NodeConfig& c) { assign(c.jobs_accept_operators, get_labels(f)); }},
+    {"run_as_user", kOptional, [](const Field& f, NodeConfig& c) { assign(c.jobs_run_as_user, get_user(f)); }},
+};
+
+const KeyRule<NodeConfig> kLimitsKeys[] = {
+    {"peer_messages_per_s", kOptional,
+     [](const Field& f, NodeConfig& c) { assign(c.limits_peer_messages_per_s, get_int(f, 0, 10'000'000)); }},
+    {"peer_bytes_per_s", kOptional,
+     [](const Field& f, NodeConfig& c) { assign(c.limits_peer_bytes_per_s, get_size(f, 0, std::uint64_t{64} << 30)); }},
+    {"client_messages_per_s", kOptional,
+     [](const Field& f, NodeConfig& c) { assign(c.limits_client_messages_per_s, get_int(f, 0, 10'000'000)); }},
+    {"client_bytes_per_s", kOptional,
+     [](const Field& f, NodeConfig& c) {
+       assign(c.limits_client_bytes_per_s, get_size(f, 0, std::uint64_t{64} << 30));
+     }},
+    {"ban_s", kOptional, [](const Field& f, NodeConfig& c) { assign(c.limits_ban_s, get_int(f, 0, 86'400)); }},
+    {"client_jobs_max", kOptional,
+     [](const Field& f, NodeConfig& c) { assign(c.limits_client_jobs_max, get_int(f, 0, 100'000'000)); }},
 };
 
 const KeyRule<NodeConfig> kLogKeys[] = {
@@ -600,7 +660,7 @@ struct Section {
 const Section kSections[] = {
     {"node", kNodeKeys},         {"network", kNetworkKeys}, {"federation", kFederationKeys},
     {"client", kClientKeys},     {"resources", kResourcesKeys}, {"gossip", kGossipKeys},
-    {"jobs", kJobsKeys},         {"log", kLogKeys},
+    {"jobs", kJobsKeys},         {"limits", kLimitsKeys},   {"log", kLogKeys},
 };
 
 void check_sections(const toml::table& root, NodeConfig& cfg, Problems& problems) {
@@ -661,6 +721,7 @@ void finish_node_config(const toml::table& root, const fs::path& base_dir, NodeC
   }
   if (c.advertise.empty()) c.advertise = c.listen;
   for (const auto& seed : c.seeds) add_unique(c.members, seed.key);  // the daemon admits members only
+  for (const auto& key : c.admin_keys) add_unique(c.authorized_keys, key);  // an admin is a client too
   c.data_dir = resolve(base_dir, c.data_dir);
   c.key_file = resolve(base_dir, c.key_file);
   c.jobs_work_dir = c.jobs_work_dir.empty() ? (fs::path(c.data_dir) / "work").string() : resolve(base_dir, c.jobs_work_dir);
@@ -894,6 +955,12 @@ std::string render_ids(const std::vector<NodeId>& ids) {
   return out + "]";
 }
 
+std::string render_labels(const std::vector<std::string>& labels) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < labels.size(); ++i) out += (i ? ", " : "") + toml_quote(labels[i]);
+  return out + "]";
+}
+
 // Largest exact unit, so the text reads as an operator would write it.
 std::string render_size(std::uint64_t bytes) {
   constexpr std::string_view kUnits = "TGMK";
@@ -996,9 +1063,17 @@ void render_other_sections(std::string& out, const NodeConfig& c) {
   out += "\n[federation]\n";
   put(out, "Node ids (64 hex digits) of the peers admitted to this federation; seeds are added automatically.",
       "members", render_ids(c.members));
+  put(out,
+      "Keys of the federation's founding operators (their CLI keys): a revocation (`polder revoke`) signed by one "
+      "of them is honoured; [] = only a key's own.",
+      "founders", render_ids(c.founders));
   out += "\n[client]\n";
   put(out, "Public keys (64 hex digits) of the CLI users allowed on client_listen.", "authorized_keys",
       render_ids(c.authorized_keys));
+  put(out,
+      "CLI keys that may read and cancel every job (the operator's); the other keys see and cancel only their "
+      "own jobs. Admin keys are admitted even when not listed above.",
+      "admin_keys", render_ids(c.admin_keys));
   out += "\n[resources]\n";
   put(out, "CPU cores offered to jobs (at least 1).", "cpus", std::to_string(c.cpus));
   put(out, "Memory offered to jobs: bytes, or a size such as \"512M\", \"16G\", \"1T\".", "memory",
@@ -1022,6 +1097,28 @@ void render_other_sections(std::string& out, const NodeConfig& c) {
   } else {
     put(out, "Where job attempts run.", "work_dir", toml_quote(c.jobs_work_dir));
   }
+  put(out, "Operators whose jobs this node runs (their nodes' [node] operator); [] = every operator's.",
+      "accept_operators", render_labels(c.jobs_accept_operators));
+  if (c.jobs_run_as_user.empty()) {
+    out += "# When polderd runs as root, run jobs as this unprivileged user (it must exist):\n"
+           "# run_as_user = \"polder-job\"\n";
+  } else {
+    put(out, "When polderd runs as root, jobs run as this unprivileged user (it must exist).", "run_as_user",
+        toml_quote(c.jobs_run_as_user));
+  }
+  out += "\n[limits]\n";
+  put(out, "Per-peer-key message rate (messages/s) beyond which its messages are dropped; 0 = unlimited.",
+      "peer_messages_per_s", std::to_string(c.limits_peer_messages_per_s));
+  put(out, "Per-peer-key bytes per second (a size such as \"256M\"); 0 = unlimited.", "peer_bytes_per_s",
+      render_size(c.limits_peer_bytes_per_s));
+  put(out, "Per-CLI-key message rate (requests/s); 0 = unlimited.", "client_messages_per_s",
+      std::to_string(c.limits_client_messages_per_s));
+  put(out, "Per-CLI-key bytes per second; 0 = unlimited.", "client_bytes_per_s",
+      render_size(c.limits_client_bytes_per_s));
+  put(out, "Unfinished jobs one CLI key may have submitted through this node; 0 = unlimited.", "client_jobs_max",
+      std::to_string(c.limits_client_jobs_max));
+  put(out, "A key that keeps sending while throttled is cut off this many seconds; 0 = throttle only.", "ban_s",
+      std::to_string(c.limits_ban_s));
   out += "\n[log]\n";
   put(out, "One of trace, debug, info, warn, error, off.", "level", toml_quote(c.log_level));
   put(out, "true: one JSON object per line (for log shippers); false: human-readable.", "json",

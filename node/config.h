@@ -66,9 +66,16 @@ struct NodeConfig {
 
   // [federation]
   std::vector<NodeId> members;  // peer allowlist; after loading includes every seed key, no duplicates
+  // Keys of the founding operators (their CLI keys): a revocation signed by
+  // one of them is honoured (node/revocations.h). Empty: only a key's own.
+  std::vector<NodeId> founders;
 
   // [client]
-  std::vector<NodeId> authorized_keys;  // CLI keys allowed on client_listen (no duplicates)
+  std::vector<NodeId> authorized_keys;  // CLI keys allowed on client_listen (no duplicates); includes admin_keys
+  // CLI keys that may read and cancel every job (the operator's); other
+  // authorized keys see and cancel only the jobs they submitted. After
+  // loading, every admin key is in authorized_keys too.
+  std::vector<NodeId> admin_keys;
 
   // [resources]
   std::uint32_t cpus = 1;                     // >= 1
@@ -94,6 +101,20 @@ struct NodeConfig {
   int jobs_reservation_ttl_ms = 10'000;              // an unconfirmed reservation expires after this, 100..300000
   int jobs_lease_ms = 6'000;                         // executor lease on a running attempt, 1000..600000
   std::string jobs_work_dir;                         // where attempts run; default: <data_dir>/work
+  // Operator labels whose jobs this node executes (the origin's operator,
+  // from its signed gossip record); empty = every operator's.
+  std::vector<std::string> jobs_accept_operators;
+  // Unprivileged user the job processes run as when polderd runs as root
+  // ("" = polderd's own user). Must exist when the config is loaded.
+  std::string jobs_run_as_user;
+
+  // [limits]: per-key rate limits (node/rate_limit.h); 0 = unlimited
+  std::uint64_t limits_peer_messages_per_s = 50'000;     // 0..10000000
+  std::uint64_t limits_peer_bytes_per_s = 256ULL << 20;   // TOML key limits.peer_bytes_per_s: size, 0..64G
+  std::uint64_t limits_client_messages_per_s = 10'000;   // 0..10000000
+  std::uint64_t limits_client_bytes_per_s = 64ULL << 20;  // size, 0..64G
+  std::uint64_t limits_client_jobs_max = 10'000;  // unfinished jobs per CLI key submitted here; 0 = unlimited
+  int limits_ban_s = 30;  // a key that keeps flooding is cut off this long; 0 = throttle only (0..86400)
 
   // [log]
   std::string log_level = "info";  // TOML key log.level: trace|debug|info|warn|error|off

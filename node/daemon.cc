@@ -9,7 +9,9 @@
 #include <algorithm>
 #include <sstream>
 
+#include "node/job_auth.h"
 #include "node/record_verifier.h"
+#include "protocol/revocation.h"
 
 namespace polder::node {
 namespace {
@@ -20,6 +22,8 @@ constexpr std::size_t kMaxMessagesPerPoll = 256;
 constexpr auto kPollTimeoutMax = 100ms;
 constexpr auto kLeaveGrace = 500ms;  // keep gossiping the leave this long
 constexpr std::string_view kMetaNodeIdKey = "node_id";
+constexpr std::string_view kMetaRevocationPrefix = "revocation/";  // + revoked key hex: the SignedRecord
+constexpr auto kRevocationPushEvery = 5s;
 // One reply holds this many members (each ~0.5 KiB, well under 1 MiB).
 constexpr std::size_t kMembersPerReplyMax = 1000;
 
@@ -79,7 +83,13 @@ Daemon::Daemon(NodeConfig config, Identity identity, std::unique_ptr<Clock> cloc
       identity_(std::move(identity)),
       clock_(std::move(clock)),
       codec_(CodecLimits{.max_message_bytes = config_.max_message_bytes}),
-      started_at_(clock_->now()) {}
+      started_at_(clock_->now()),
+      peer_limits_(RateLimits{static_cast<double>(config_.limits_peer_messages_per_s),
+                              static_cast<double>(config_.limits_peer_bytes_per_s),
+                              std::chrono::seconds(config_.limits_ban_s)}),
+      client_limits_(RateLimits{static_cast<double>(config_.limits_client_messages_per_s),
+                                static_cast<double>(config_.limits_client_bytes_per_s),
+                                std::chrono::seconds(config_.limits_ban_s)}) {}
 
 Daemon::~Daemon() = default;
 
@@ -92,6 +102,8 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const NodeConfig& config, std::uni
   if (!storage) return storage.status();
   d->storage_ = std::move(*storage);
   POLDER_RETURN_IF_ERROR(check_data_dir_owner(*d->storage_, d->id(), config.data_dir));
+  d->revocations_ = std::make_unique<RevocationList>(config.founders);
+  POLDER_RETURN_IF_ERROR(d->load_revocations());
 
   TransportOptions topts;
   topts.listen = config.listen;
@@ -106,8 +118,11 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const NodeConfig& config, std::uni
 
   for (const auto& key : config.members) d->transport_->allow_peer(key);
   for (const auto& key : config.authorized_keys) d->transport_->allow_client(key);
+  for (const auto& record : d->revocations_->records()) {
+    if (auto r = open_revocation(record)) d->cut_off(r->revoked);
+  }
   for (const auto& seed : config.seeds) {
-    if (seed.key == d->id()) continue;
+    if (seed.key == d->id() || d->revocations_->revoked(seed.key)) continue;
     POLDER_RETURN_IF_ERROR(d->transport_->connect_peer(seed.key, seed.address));
   }
   POLDER_RETURN_IF_ERROR(d->start_gossip());
@@ -350,6 +365,8 @@ std::string Daemon::metrics_text() const {
   sample("polder_job_record_writes_total", "", static_cast<double>(j.record_writes));
   metric("polder_job_records_written_total", "counter", "Job records written in those batches.");
   sample("polder_job_records_written_total", "", static_cast<double>(j.records_written));
+  sample("polder_jobs_events_total", "event=\"unauthorized_refused\"", static_cast<double>(j.unauthorized));
+  sample("polder_jobs_events_total", "event=\"replayed_submit\"", static_cast<double>(j.replayed_submits));
   metric("polder_reservations_total", "counter", "Reservations asked of other nodes, by outcome.");
   sample("polder_reservations_total", "outcome=\"granted\"", static_cast<double>(j.reservations_granted));
   sample("polder_reservations_total", "outcome=\"refused\"", static_cast<double>(j.reservations_refused));
@@ -367,6 +384,21 @@ std::string Daemon::metrics_text() const {
   sample("polder_transport_messages_total", "direction=\"dropped_full\"", static_cast<double>(t.dropped_send_full));
   metric("polder_transport_refused_handshakes_total", "counter", "Connections refused: unknown key.");
   sample("polder_transport_refused_handshakes_total", "", static_cast<double>(t.refused_handshakes));
+  metric("polder_rate_limited_total", "counter", "Messages dropped by per-key rate limits, and keys cut off.");
+  sample("polder_rate_limited_total", "channel=\"peer\",what=\"throttled\"",
+         static_cast<double>(peer_limits_.counters().throttled));
+  sample("polder_rate_limited_total", "channel=\"client\",what=\"throttled\"",
+         static_cast<double>(client_limits_.counters().throttled));
+  sample("polder_rate_limited_total", "channel=\"peer\",what=\"bans\"", static_cast<double>(peer_limits_.counters().bans));
+  sample("polder_rate_limited_total", "channel=\"client\",what=\"bans\"",
+         static_cast<double>(client_limits_.counters().bans));
+  sample("polder_rate_limited_total", "channel=\"any\",what=\"dropped_banned\"", static_cast<double>(t.dropped_banned));
+  metric("polder_revocations_total", "counter", "Revocation records received, by outcome.");
+  sample("polder_revocations_total", "outcome=\"accepted\"", static_cast<double>(revocations_->counters().accepted));
+  sample("polder_revocations_total", "outcome=\"duplicate\"", static_cast<double>(revocations_->counters().duplicates));
+  sample("polder_revocations_total", "outcome=\"refused\"", static_cast<double>(revocations_->counters().refused));
+  metric("polder_revoked_keys", "gauge", "Keys this node holds revoked.");
+  sample("polder_revoked_keys", "", static_cast<double>(revocations_->size()));
   metric("polder_codec_messages_total", "counter", "Envelopes decoded, rejected, or of an unknown (newer) type.");
   sample("polder_codec_messages_total", "result=\"decoded\"", static_cast<double>(codec_.counters().decoded));
   sample("polder_codec_messages_total", "result=\"rejected\"", static_cast<double>(codec_.counters().rejected));
@@ -431,6 +463,8 @@ Status Daemon::turn(Instant now) {
   consensus_host_->deliver_loopback(now);
   consensus_host_->tick_if_due(now);
   jobs_->tick(now, clock_->wall_us());
+  lift_expired_bans(now);
+  push_revocations_now_and_then(now);
   publish_own_record(now);
   publish_snapshot(now);
   POLDER_RETURN_IF_ERROR(gossip_host_->flush(clock_->wall_us()));
@@ -473,7 +507,40 @@ Status Daemon::run(const std::atomic<bool>& stop) {
   return failure.is_ok() ? closed : failure;
 }
 
+// Rate limits per authenticated key, before any decoding: a flood costs a
+// counter increment per message, and a key that keeps flooding is cut off.
+bool Daemon::within_limits(const Inbound& in, Instant now) {
+  RateLimiter& limits = in.channel == Channel::kClient ? client_limits_ : peer_limits_;
+  switch (limits.admit(in.from, in.bytes.size(), now)) {
+    case RateVerdict::kPass: return true;
+    case RateVerdict::kThrottled: return false;
+    case RateVerdict::kBanned:
+      if (!bans_.contains(in.from)) {
+        auto until = limits.banned_until(in.from, now);
+        bans_[in.from] = until ? *until : now;
+        transport_->ban(in.from);
+        spdlog::warn("{} key {} keeps exceeding its rate limits: cut off for {} s", 
+                     in.channel == Channel::kClient ? "client" : "peer", in.from.short_hex(), config_.limits_ban_s);
+      }
+      return false;
+  }
+  return false;
+}
+
+void Daemon::lift_expired_bans(Instant now) {
+  for (auto it = bans_.begin(); it != bans_.end();) {
+    if (now < it->second) {
+      ++it;
+      continue;
+    }
+    transport_->unban(it->first);
+    spdlog::info("key {}: rate-limit ban lifted", it->first.short_hex());
+    it = bans_.erase(it);
+  }
+}
+
 void Daemon::handle(const Inbound& in) {
+  if (!within_limits(in, clock_->now())) return;
   auto decoded = codec_.decode(in.bytes);
   if (!decoded) {
     spdlog::warn("dropped a message from {}: {}", in.from.short_hex(), decoded.status().to_string());
@@ -502,6 +569,10 @@ void Daemon::handle(const Inbound& in) {
     consensus_host_->deliver(in.from, c->bytes, clock_->now());
   } else if (auto* j = std::get_if<JobMessage>(&decoded->payload)) {
     jobs_->on_peer(in.from, std::move(*j), clock_->now(), clock_->wall_us());
+  } else if (auto* r = std::get_if<SignedRecord>(&decoded->payload); r && r->kind == kRevocationKind) {
+    if (Status s = take_revocation(in.from, *r); !s.is_ok()) {
+      spdlog::warn("refused a revocation from {}: {}", in.from.short_hex(), s.message());
+    }
   }
 }
 
@@ -517,6 +588,78 @@ bool Daemon::consensus_vote_allowed(std::span<const std::uint8_t> bytes) {
   return jobs_->may_vote(consensus::message_key(*message), clock_->now());
 }
 
+// ---- revocations -----------------------------------------------------------
+
+Status Daemon::load_revocations() {
+  auto meta = storage_->load_all(Column::kMeta);
+  if (!meta) return meta.status();
+  for (const auto& [column_key, bytes] : *meta) {
+    const std::string& key = column_key.second;
+    if (key.rfind(kMetaRevocationPrefix, 0) != 0) continue;
+    auto record = decode_signed_record(bytes);
+    if (!record) return data_loss("storage: a stored revocation is corrupt: " + record.status().message());
+    // Checked again: the founders may have changed since it was stored.
+    if (auto taken = revocations_->accept(*record); !taken) {
+      spdlog::warn("stored revocation {} is no longer honoured: {}", key, taken.status().message());
+    }
+  }
+  if (revocations_->size() > 0) spdlog::info("revocations: {} key(s) revoked", revocations_->size());
+  return Status::ok();
+}
+
+// The key is out: refused at the handshake (both channels), its messages
+// dropped on arrival, no outgoing connection to it.
+void Daemon::cut_off(const NodeId& key) {
+  transport_->disallow_peer(key);
+  transport_->disallow_client(key);
+}
+
+// Persist, then send, then apply (STYLE.md 15): a restart remembers every
+// revocation this node has passed on.
+Status Daemon::take_revocation(const NodeId& from, const SignedRecord& record) {
+  auto taken = revocations_->accept(record);
+  if (!taken) return taken.status();
+  if (*taken == RevocationList::Outcome::kKnown) return Status::ok();
+  auto revocation = open_revocation(record);
+  if (!revocation) return revocation.status();  // accept() opened it: cannot happen
+  auto bytes = encode_signed_record(record);
+  if (!bytes) return bytes.status();
+  Status stored = storage_->put(Column::kMeta, std::string(kMetaRevocationPrefix) + revocation->revoked.hex(), *bytes,
+                                Durability::kSync);
+  if (!stored.is_ok()) {
+    cut_off(revocation->revoked);  // still honoured until the restart that would forget it
+    return Status(stored.code(), "revocation of " + revocation->revoked.short_hex() + " not stored: " + stored.message());
+  }
+  for (const auto& m : gossip_->members()) {
+    if (m.is_self || m.id == from || m.id == revocation->revoked || !(m.state == gossip::MemberState::kAlive)) continue;
+    if (auto out = codec_.encode(envelope(record, 0))) (void)transport_->send_to_peer(m.id, *out);
+  }
+  cut_off(revocation->revoked);
+  spdlog::warn("key {} revoked by {} ({}): refused from now on", revocation->revoked.short_hex(),
+               record.author.short_hex(), revocation->reason.empty() ? "no reason given" : revocation->reason);
+  return Status::ok();
+}
+
+void Daemon::push_revocations(const NodeId& to) {
+  if (to == id() || revocations_->revoked(to)) return;
+  for (const auto& record : revocations_->records()) {
+    if (auto out = codec_.encode(envelope(record, 0))) (void)transport_->send_to_peer(to, *out);
+  }
+}
+
+// Anti-entropy: every few seconds one alive member (round robin) gets the
+// whole list, so a node that missed a flood learns it within a few rounds.
+void Daemon::push_revocations_now_and_then(Instant now) {
+  if (revocations_->size() == 0 || now - revocations_pushed_at_ < kRevocationPushEvery) return;
+  revocations_pushed_at_ = now;
+  std::vector<NodeId> alive;
+  for (const auto& m : gossip_->members()) {
+    if (!m.is_self && m.state == gossip::MemberState::kAlive && !revocations_->revoked(m.id)) alive.push_back(m.id);
+  }
+  if (alive.empty()) return;
+  push_revocations(alive[revocations_push_next_++ % alive.size()]);
+}
+
 void Daemon::handle_client(const Inbound& in, Envelope request) {
   Payload reply_payload;
   if (auto* ping = std::get_if<Ping>(&request.payload)) {
@@ -525,6 +668,16 @@ void Daemon::handle_client(const Inbound& in, Envelope request) {
     reply_payload = info();
   } else if (std::holds_alternative<NodesRequest>(request.payload)) {
     reply_payload = member_list();
+  } else if (auto* rec = std::get_if<SignedRecord>(&request.payload); rec && rec->kind == kRevocationKind) {
+    // `polder revoke`: an admin of this node hands in a revocation it signed.
+    Status s = client_is_admin(config_, in.from)
+                   ? take_revocation(id(), *rec)
+                   : permission_denied("only an admin key of this node ([client] admin_keys) may hand in a revocation");
+    if (s.is_ok()) {
+      reply_payload = *rec;
+    } else {
+      reply_payload = ErrorReply{static_cast<std::uint16_t>(s.code()), s.message()};
+    }
   } else if (auto* job = std::get_if<JobMessage>(&request.payload)) {
     jobs_->on_client(ClientRef{in.routing_id, request.message_id}, in.from, std::move(*job), clock_->now(),
                      clock_->wall_us());
@@ -544,7 +697,7 @@ void Daemon::handle_client(const Inbound& in, Envelope request) {
 
 void Daemon::connect_to_member(const NodeId& member) {
   auto info = gossip_->member(member);
-  if (!info || !info->record || info->is_self) return;
+  if (!info || !info->record || info->is_self || revocations_->revoked(member)) return;
   auto record = open_gossiped_record(info->record->bytes);
   if (!record) {
     spdlog::warn("member {}: unreadable record: {}", member.short_hex(), record.status().message());
@@ -566,6 +719,7 @@ void Daemon::on_gossip_event(const CoreEvent& event) {
     spdlog::debug("member {}: new capacity record", name);
   } else if (event.kind == gossip::kEventAlive) {
     connect_to_member(*subject);
+    push_revocations(*subject);  // a member back from a partition or a restart learns what it missed
     spdlog::info("member {} is alive", name);
   } else if (event.kind == gossip::kEventSuspect) {
     spdlog::warn("member {} is suspected (no answer to probes)", name);

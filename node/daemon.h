@@ -24,6 +24,8 @@
 #include "node/core_host.h"
 #include "node/http_server.h"
 #include "node/jobs.h"
+#include "node/rate_limit.h"
+#include "node/revocations.h"
 #include "node/storage.h"
 #include "node/transport.h"
 #include "protocol/codec.h"
@@ -59,6 +61,15 @@ class Daemon {
   Status turn(Instant now);
   void handle(const Inbound& in);
   bool consensus_vote_allowed(std::span<const std::uint8_t> bytes);
+  bool within_limits(const Inbound& in, Instant now);  // false: dropped (throttled or banned)
+  void lift_expired_bans(Instant now);
+  // Revocations (node/revocations.h): load at start, take one from a peer
+  // or an admin client, push what is held to members.
+  Status load_revocations();
+  Status take_revocation(const NodeId& from, const SignedRecord& record);
+  void cut_off(const NodeId& key);
+  void push_revocations(const NodeId& to);
+  void push_revocations_now_and_then(Instant now);
   void handle_client(const Inbound& in, Envelope request);
   void on_gossip_event(const CoreEvent& event);
   void connect_to_member(const NodeId& id);
@@ -80,6 +91,12 @@ class Daemon {
   std::unique_ptr<HttpServer> http_;
   Instant snapshot_at_;
   std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> event_ring_;  // recent log lines for the dashboard
+  RateLimiter peer_limits_;
+  RateLimiter client_limits_;
+  std::map<NodeId, Instant> bans_;  // keys cut off at the transport, until
+  std::unique_ptr<RevocationList> revocations_;
+  Instant revocations_pushed_at_;
+  std::size_t revocations_push_next_ = 0;  // round robin over the alive members
 };
 
 }  // namespace polder::node

@@ -1,6 +1,8 @@
 #include "node/executor.h"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -8,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -59,7 +62,54 @@ void signal_attempt(pid_t pid, int sig) {
   if (::kill(-pid, sig) != 0) ::kill(pid, sig);
 }
 
+// Can uid/gid (with `groups`) search (x) directory `st`?
+bool can_search(const struct stat& st, uid_t uid, gid_t gid, const std::vector<gid_t>& groups) {
+  if (st.st_uid == uid) return (st.st_mode & S_IXUSR) != 0;
+  bool in_group = st.st_gid == gid || std::find(groups.begin(), groups.end(), st.st_gid) != groups.end();
+  if (in_group) return (st.st_mode & S_IXGRP) != 0;
+  return (st.st_mode & S_IXOTH) != 0;
+}
+
 }  // namespace
+
+Status LocalExecutor::set_run_as_user(const std::string& user) {
+  run_as_.reset();
+  if (user.empty()) return Status::ok();
+  struct passwd pw {};
+  struct passwd* found = nullptr;
+  std::vector<char> buf(16384);
+  if (::getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) {
+    return not_found("jobs.run_as_user: no user \"" + user + "\" on this machine");
+  }
+  RunAs as{pw.pw_uid, pw.pw_gid, {}};
+  int n = 64;
+  as.groups.resize(static_cast<std::size_t>(n));
+  if (::getgrouplist(user.c_str(), as.gid, as.groups.data(), &n) < 0) {
+    as.groups.resize(static_cast<std::size_t>(n));
+    if (::getgrouplist(user.c_str(), as.gid, as.groups.data(), &n) < 0) n = 0;
+  }
+  as.groups.resize(static_cast<std::size_t>(std::max(n, 0)));
+  if (::geteuid() != 0 && ::geteuid() != as.uid) {
+    return failed_precondition("jobs.run_as_user = \"" + user +
+                               "\" needs polderd to run as root (it switches to that user for each job)");
+  }
+  std::error_code ec;
+  fs::create_directories(work_dir_, ec);
+  if (ec) return unavailable("cannot create jobs.work_dir " + work_dir_ + ": " + ec.message());
+  // Every directory down to work_dir must let the user through, or no job could chdir.
+  fs::path dir = fs::absolute(work_dir_).lexically_normal();
+  for (fs::path p = dir; !p.empty(); p = p.parent_path()) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) == 0 && !can_search(st, as.uid, as.gid, as.groups)) {
+      return failed_precondition("jobs.run_as_user = \"" + user + "\" cannot reach jobs.work_dir " + work_dir_ +
+                                 ": " + p.string() + " is not searchable by that user; give it o+x, or set " +
+                                 "jobs.work_dir outside polderd's private data_dir");
+    }
+    if (p == p.parent_path()) break;
+  }
+  run_as_ = std::move(as);
+  return Status::ok();
+}
 
 LocalExecutor::LocalExecutor(std::string work_dir, std::uint64_t log_cap_bytes, Duration kill_grace)
     : work_dir_(std::move(work_dir)), log_cap_bytes_(log_cap_bytes), kill_grace_(kill_grace) {}
@@ -87,6 +137,15 @@ Status LocalExecutor::start(const ExecRequest& request, Instant now) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return unavailable("cannot create working directory " + dir.string() + ": " + ec.message());
+  if (run_as_) {
+    // The job's own directory belongs to the job's user; the job dir above
+    // it only lets it through (no listing of other attempts).
+    ::chmod(dir.parent_path().c_str(), 0711);
+    if (::chown(dir.c_str(), run_as_->uid, run_as_->gid) != 0 || ::chmod(dir.c_str(), 0700) != 0) {
+      return unavailable("cannot give " + dir.string() + " to the job's user: " + std::strerror(errno));
+    }
+  }
+  const RunAs* as = run_as_ ? &*run_as_ : nullptr;
   std::string log = (dir / "output.log").string();
 
   std::vector<std::string> argv{request.spec.command};
@@ -131,6 +190,12 @@ Status LocalExecutor::start(const ExecRequest& request, Instant now) {
     if (devnull >= 0) ::dup2(devnull, 0);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
+    if (as != nullptr) {
+      // Groups first, then the gid, then the uid: after setuid nothing else can change.
+      if (::setgroups(as->groups.size(), as->groups.data()) != 0) ::_exit(126);
+      if (::setgid(as->gid) != 0 || ::setuid(as->uid) != 0) ::_exit(126);
+      if (as->uid != 0 && ::setuid(0) == 0) ::_exit(126);  // the switch must not be undoable
+    }
     if (::chdir(dir_s.c_str()) != 0) ::_exit(126);
     ::execve(exe->c_str(), argv_p.data(), envp_p.data());
     ::_exit(127);

@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -56,6 +57,12 @@ class LocalExecutor {
   LocalExecutor(std::string work_dir, std::uint64_t log_cap_bytes, Duration kill_grace = std::chrono::seconds(5));
   ~LocalExecutor();  // kills every running attempt
 
+  // Runs every later attempt as `user` (setgid/setgroups/setuid in the
+  // child), with its working directory owned by that user. "" = polderd's
+  // own user. Errors: no such user; polderd is neither root nor that user;
+  // the work dir is not reachable by the user (a parent dir without x for it).
+  Status set_run_as_user(const std::string& user);
+
   // Starts the attempt. Errors (nothing runs): already running, the working
   // directory cannot be made, the command is not found or not executable.
   Status start(const ExecRequest& request, Instant now);
@@ -85,7 +92,14 @@ class LocalExecutor {
   };
   void terminate(Running& r, Instant now);
 
+  struct RunAs {
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::vector<gid_t> groups;
+  };
+
   std::string work_dir_;
+  std::optional<RunAs> run_as_;
   std::uint64_t log_cap_bytes_;
   Duration kill_grace_;
   std::map<std::pair<JobId, std::uint32_t>, Running> running_;

@@ -95,6 +95,7 @@ Result<std::unique_ptr<JobManager>> JobManager::create(JobManagerDeps deps, Inst
                                                    static_cast<std::uint64_t>(wall_us));
   if (!table) return Status(table.status().code(), "jobs: " + table.status().message());
   std::unique_ptr<JobManager> m(new JobManager(std::move(deps), std::move(*table)));
+  POLDER_RETURN_IF_ERROR(m->executor_.set_run_as_user(m->d_.config->jobs_run_as_user));
   POLDER_RETURN_IF_ERROR(m->restore(now, wall_us));
   return m;
 }
@@ -247,6 +248,10 @@ void JobManager::on_client(const ClientRef& client, const NodeId& client_key, Jo
         reply(client, error_of(invalid_argument("cancel needs a job id")));
         return;
       }
+      if (Status s = client_may_cancel(client_key, *request.job_id); !s.is_ok()) {
+        reply(client, error_of(s));
+        return;
+      }
       cancel_local(*request.job_id, now, wall_us);
       for (const auto& peer : alive_peers()) {
         JobMessage m;
@@ -255,7 +260,7 @@ void JobManager::on_client(const ClientRef& client, const NodeId& client_key, Jo
         send(peer, std::move(m));
       }
       request.kind = JobMessageKind::kStatus;
-      fan_out(client, std::move(request), now);
+      fan_out(client, client_key, std::move(request), now);
       return;
     }
     case JobMessageKind::kStatus:
@@ -264,10 +269,10 @@ void JobManager::on_client(const ClientRef& client, const NodeId& client_key, Jo
         reply(client, error_of(invalid_argument("this request needs a job id")));
         return;
       }
-      fan_out(client, std::move(request), now);
+      fan_out(client, client_key, std::move(request), now);
       return;
     case JobMessageKind::kList:
-      fan_out(client, std::move(request), now);
+      fan_out(client, client_key, std::move(request), now);
       return;
     default:
       reply(client, error_of(invalid_argument("not a client job request")));
@@ -278,6 +283,11 @@ void JobManager::submit(const ClientRef& client, const NodeId& client_key, JobMe
                         std::int64_t wall_us) {
   if (!request.spec) {
     reply(client, error_of(invalid_argument("submit needs a job spec")));
+    return;
+  }
+  if (Status s = client_within_quota(client_key); !s.is_ok()) {
+    ++counters_.refused;
+    reply(client, error_of(s));
     return;
   }
   JobSpec spec = std::move(*request.spec);
@@ -310,6 +320,17 @@ void JobManager::submit(const ClientRef& client, const NodeId& client_key, JobMe
   JobId::Bytes hash{};
   crypto_generichash(hash.data(), hash.size(), spec_bytes->data(), spec_bytes->size(), nullptr, 0);
   JobId job = *JobId::from_bytes(hash);
+  if (auto known = jobs_.find(job); known != jobs_.end()) {
+    // The same signed-over bytes again (a replayed or retried request): the
+    // job exists; answer with it and change nothing.
+    ++counters_.replayed_submits;
+    JobMessage again;
+    again.kind = JobMessageKind::kReply;
+    again.job_id = job;
+    again.jobs.push_back(known->second.view);
+    reply(client, std::move(again));
+    return;
+  }
   std::size_t count = std::min<std::size_t>(static_cast<std::size_t>(d_.config->jobs_replicas), members.size());
   auto replicas = consensus::rendezvous_replica_set(job, Attempt{1}, members, std::max<std::size_t>(count, 1));
   if (!replicas) {
@@ -332,14 +353,6 @@ void JobManager::submit(const ClientRef& client, const NodeId& client_key, JobMe
   r.retry_at = now;
   r.last_poll = now;
   r.accepted_at = now;
-  if (auto known = jobs_.find(job); known != jobs_.end()) {  // the same spec and nonce again
-    JobMessage again;
-    again.kind = JobMessageKind::kReply;
-    again.job_id = job;
-    again.jobs.push_back(known->second.view);
-    reply(client, std::move(again));
-    return;
-  }
   // Durable before acknowledged: flush() answers, replicates and places it
   // once the record is on disk, so an acknowledged job is never lost.
   persist(r);
@@ -419,10 +432,11 @@ bool JobManager::has_pending_output() const {
   return !dirty_.empty() || !submits_.empty() || !out_peer_.empty() || !out_client_.empty() || !out_start_.empty();
 }
 
-void JobManager::fan_out(const ClientRef& client, JobMessage request, Instant now) {
+void JobManager::fan_out(const ClientRef& client, const NodeId& client_key, JobMessage request, Instant now) {
   std::uint64_t id = next_request_id_++;
   PendingClient p;
   p.client = client;
+  p.client_key = client_key;
   p.kind = request.kind;
   p.job = request.job_id;
   p.state_filter = request.state_filter;
@@ -485,6 +499,13 @@ void JobManager::complete(std::uint64_t request_id) {
                                             " on any live node (not started yet, or unknown)")));
       return;
     }
+    if (Status s = check_client_access(*d_.config, p.client_key,
+                                       p.log_reply.jobs.empty() ? std::nullopt : p.log_reply.jobs[0].submitter,
+                                       *p.job);
+        !s.is_ok()) {
+      reply(p.client, error_of(s));
+      return;
+    }
     out.attempt = p.log_reply.attempt;
     out.data = std::move(p.log_reply.data);
     out.offset = p.log_reply.offset;
@@ -496,7 +517,15 @@ void JobManager::complete(std::uint64_t request_id) {
     reply(p.client, error_of(not_found("job " + p.job->hex() + " is unknown to every live node")));
     return;
   }
+  if (p.kind != JobMessageKind::kList) {
+    const JobView& v = p.views.begin()->second;
+    if (Status s = check_client_access(*d_.config, p.client_key, v.submitter, v.job_id); !s.is_ok()) {
+      reply(p.client, error_of(s));
+      return;
+    }
+  }
   for (auto& [id, v] : p.views) {
+    if (!client_may_read(p, v)) continue;  // a list shows only the client's own jobs (all of them to an admin)
     if (!p.state_filter.empty() && v.state != p.state_filter) continue;
     if (!p.node_filter.empty() && v.executor_name != p.node_filter &&
         !(v.executor && v.executor->hex().rfind(p.node_filter, 0) == 0)) {
@@ -544,12 +573,16 @@ void JobManager::on_peer(const NodeId& from, JobMessage m, Instant now, std::int
       }
       return;
     case JobMessageKind::kUpdate:
-      for (const auto& v : m.jobs) apply_update(v, wall_us);
+      for (const auto& v : m.jobs) {
+        if (peer_may_update(from, v)) apply_update(v, wall_us);
+      }
       return;
     case JobMessageKind::kQuery: on_query(from, m); return;
     case JobMessageKind::kQueryReply:
       if (m.request_id == 0) {  // the answer to a holder's poll of an executor
-        for (const auto& v : m.jobs) apply_update(v, wall_us);
+        for (const auto& v : m.jobs) {
+          if (peer_may_update(from, v)) apply_update(v, wall_us);
+        }
       } else {
         on_reply_for_client(from, m);
       }
@@ -557,7 +590,7 @@ void JobManager::on_peer(const NodeId& from, JobMessage m, Instant now, std::int
     case JobMessageKind::kFetchLogs: on_fetch_logs(from, m); return;
     case JobMessageKind::kLogsReply: on_reply_for_client(from, m); return;
     case JobMessageKind::kCancelJob:
-      if (m.job_id) cancel_local(*m.job_id, now, wall_us);
+      if (m.job_id && peer_may_cancel(from, *m.job_id)) cancel_local(*m.job_id, now, wall_us);
       return;
     case JobMessageKind::kHeartbeat: on_heartbeat(from, m, now, wall_us); return;
     case JobMessageKind::kHeartbeatAck: on_heartbeat_ack(from, m, now, wall_us); return;
@@ -569,6 +602,12 @@ void JobManager::on_peer(const NodeId& from, JobMessage m, Instant now, std::int
 void JobManager::on_replicate(const NodeId& from, const JobMessage& m, std::int64_t wall_us) {
   if (!m.job_id || !m.spec || !m.origin || m.jobs.size() != 1 || *m.origin != from) return;
   if (std::find(m.replicas.begin(), m.replicas.end(), d_.self) == m.replicas.end()) return;
+  if (!job_id_matches_spec(*m.job_id, *m.spec) || m.jobs[0].job_id != *m.job_id) {
+    ++counters_.unauthorized;
+    spdlog::warn("job {}: refused a replica record from {}: the id is not the hash of its spec",
+                 m.job_id->short_hex(), from.short_hex());
+    return;
+  }
   if (jobs_.count(*m.job_id)) {
     apply_update(m.jobs[0], wall_us);
     return;
@@ -594,6 +633,11 @@ JobMessage JobManager::grant(const NodeId& from, const JobMessage& m, Instant no
   }
   if (cancelled_.count(*m.job_id)) {
     reply.message = "job cancelled";
+    return reply;
+  }
+  if (Status s = reserve_allowed(from, m); !s.is_ok()) {
+    ++counters_.unauthorized;
+    reply.message = s.message();
     return reply;
   }
   auto res = table_.grant(*m.job_id, Attempt{m.attempt}, m.spec->resources, now,
@@ -648,7 +692,10 @@ void JobManager::on_query(const NodeId& from, const JobMessage& m) {
   reply.request_id = m.request_id;
   reply.job_id = m.job_id;
   if (m.job_id) {
-    if (auto it = jobs_.find(*m.job_id); it != jobs_.end()) reply.jobs.push_back(it->second.view);
+    if (auto it = jobs_.find(*m.job_id); it != jobs_.end()) {
+      reply.jobs.push_back(it->second.view);
+      reply.jobs.back().submitter = it->second.spec.submitter;
+    }
   } else {
     for (const auto& [id, r] : jobs_) {
       if (!m.state_filter.empty() && r.view.state != m.state_filter) continue;
@@ -657,6 +704,7 @@ void JobManager::on_query(const NodeId& from, const JobMessage& m) {
         break;
       }
       reply.jobs.push_back(r.view);
+      reply.jobs.back().submitter = r.spec.submitter;
     }
   }
   if (from == d_.self) {
@@ -683,6 +731,8 @@ void JobManager::on_fetch_logs(const NodeId& from, const JobMessage& m) {
         reply.offset = m.offset;
         reply.done = job_state_is_final(r.view.state) && data->size() < kLogChunkMax;
         reply.data = std::move(*data);
+        reply.jobs.push_back(r.view);  // says whose job it is: the asking node checks the client's access
+        reply.jobs.back().submitter = r.spec.submitter;
       }
     }
   }
@@ -810,6 +860,7 @@ void JobManager::next_attempt(Record& r, const std::string& why, std::int64_t wa
 
 void JobManager::on_chosen(const consensus::ChosenEvent& chosen, Instant now, std::int64_t wall_us) {
   last_now_ = now;
+  if (!chosen_allowed(chosen)) return;
   const JobId& job = chosen.key.job;
   std::uint32_t attempt = chosen.key.attempt.value;
   if (chosen.value.is_run()) touch_lease(job, attempt, now);

@@ -60,6 +60,7 @@
 #include "node/config.h"
 #include "node/core_host.h"
 #include "node/executor.h"
+#include "node/job_auth.h"
 #include "node/storage.h"
 #include "protocol/messages.h"
 #include "scheduler/reservations.h"
@@ -124,6 +125,8 @@ struct JobCounters {
   std::uint64_t lease_lapses = 0;       // attempts killed here because their lease lapsed
   std::uint64_t record_writes = 0;      // synced batches of job records (one fsync each)
   std::uint64_t records_written = 0;    // job records in those batches
+  std::uint64_t unauthorized = 0;       // peer job messages refused by node/job_auth.h rules
+  std::uint64_t replayed_submits = 0;   // a submit of a spec (same id) this node already holds: not re-stored
   LatencyHistogram decision_ms;         // propose -> chosen, for this node's proposals
   LatencyHistogram submit_to_running_ms;  // as origin: accepted -> the executor reported running
 };
@@ -223,6 +226,7 @@ class JobManager {
     std::uint32_t log_attempt = 0;
     bool log_found = false;
     JobMessage log_reply;
+    NodeId client_key;  // who asked: reads are limited to its own jobs unless it is an admin key
   };
 
   explicit JobManager(JobManagerDeps deps, scheduler::ReservationTable table);
@@ -230,7 +234,7 @@ class JobManager {
 
   // Client requests.
   void submit(const ClientRef& client, const NodeId& client_key, JobMessage request, Instant now, std::int64_t wall_us);
-  void fan_out(const ClientRef& client, JobMessage request, Instant now);
+  void fan_out(const ClientRef& client, const NodeId& client_key, JobMessage request, Instant now);
   void complete(std::uint64_t request_id);
   void finish_submits(const Status& written, Instant now, std::int64_t wall_us);
   void start_process(const ExecRequest& request, const Status& written, Instant now, std::int64_t wall_us);
@@ -278,6 +282,16 @@ class JobManager {
                      std::int64_t wall_us);
   void on_exec_result(const ExecResult& result, std::int64_t wall_us);
   JobMessage grant(const NodeId& from, const JobMessage& m, Instant now);
+
+  // Authorisation (node/job_auth.cc): false = refused, logged and counted.
+  std::optional<JobParties> parties_of(const JobId& job, std::uint64_t reservation = 0) const;
+  bool peer_may_update(const NodeId& from, const JobView& view);
+  bool peer_may_cancel(const NodeId& from, const JobId& job);
+  Status reserve_allowed(const NodeId& from, const JobMessage& m) const;
+  bool chosen_allowed(const consensus::ChosenEvent& chosen);
+  Status client_may_cancel(const NodeId& client, const JobId& job) const;
+  Status client_within_quota(const NodeId& client) const;  // [limits] client_jobs_max
+  bool client_may_read(const PendingClient& p, const JobView& view) const;
 
   // Records.
   void apply_update(const JobView& view, std::int64_t wall_us);

@@ -130,6 +130,7 @@ int run_init(const InitArgs& a) {
     if (port <= 65535) cfg.http_listen = "127.0.0.1:" + std::to_string(port);
   }
   cfg.authorized_keys = {cli_key.id()};
+  cfg.admin_keys = {cli_key.id()};  // the operator's own CLI reads and cancels every job here
   pn::ClientConfig client;
   client.node_address = a.client_listen;
   client.node_key = node_key.id();

@@ -174,6 +174,30 @@ Status Transport::reply_to_client(const std::string& routing_id, std::span<const
 // ZAP, RFC 27: [version, request id, domain, address, identity, mechanism,
 // credentials...] -> [version, request id, status code, status text,
 // user id, metadata].
+// An outsider can start handshakes at any rate: each refusal is counted,
+// but only the first few per window are logged, so it cannot flood the log.
+void Transport::log_refusal(const std::string& line) {
+  constexpr auto kWindow = std::chrono::seconds(10);
+  constexpr std::uint32_t kRefusalLogsPerWindow = 10;
+  auto now = std::chrono::steady_clock::now();
+  if (now - refusal_window_start_ >= kWindow) {
+    if (refusals_unlogged_in_window_ > 0) {
+      spdlog::warn("{} more refused handshake(s) were not logged in the last window (rate limit)",
+                   refusals_unlogged_in_window_);
+    }
+    refusal_window_start_ = now;
+    refusal_logs_in_window_ = 0;
+    refusals_unlogged_in_window_ = 0;
+  }
+  if (refusal_logs_in_window_ < kRefusalLogsPerWindow) {
+    ++refusal_logs_in_window_;
+    spdlog::warn("{}", line);
+  } else {
+    ++refusals_unlogged_in_window_;
+    ++counters_.refusal_logs_suppressed;
+  }
+}
+
 void Transport::serve_zap_request() {
   std::vector<zmq::message_t> frames;
   for (int i = 0; i < 16; ++i) {  // a ZAP request has 7 frames for CURVE
@@ -199,13 +223,17 @@ void Transport::serve_zap_request() {
     std::memcpy(curve.data(), frames[6].data(), 32);
     auto it = curve_to_node_.find(curve);
     const auto& allow = domain == kClientDomain ? client_allow_ : peer_allow_;
-    if (it != curve_to_node_.end() && allow.contains(it->second)) {
+    if (it != curve_to_node_.end() && allow.contains(it->second) && banned_.contains(it->second)) {
+      reason = "key banned for a while (rate limits)";
+      log_refusal("refused " + domain + " connection from " + address + ": key " + it->second.short_hex() +
+                  " is banned for flooding");
+    } else if (it != curve_to_node_.end() && allow.contains(it->second)) {
       status = "200";
       reason = "OK";
       user_id = it->second.hex();
     } else {
-      spdlog::warn("refused {} connection from {}: curve key {} is not an admitted {} key", domain, address,
-                   to_hex(curve), domain);
+      log_refusal("refused " + domain + " connection from " + address + ": curve key " + to_hex(curve) +
+                  " is not an admitted " + domain + " key");
     }
   }
   if (status == "200") {
@@ -250,6 +278,10 @@ bool Transport::receive_one(zmq::socket_t& socket, Channel channel, std::vector<
   if (!from) return true;
   const auto& allow = channel == Channel::kClient ? client_allow_ : peer_allow_;
   if (!allow.contains(*from)) return true;  // revoked since the handshake
+  if (banned_.contains(*from)) {
+    ++counters_.dropped_banned;
+    return true;
+  }
   Inbound in;
   in.channel = channel;
   in.from = *from;
@@ -277,7 +309,10 @@ std::vector<Inbound> Transport::poll(std::chrono::milliseconds timeout, std::siz
     zmq::poll(items, static_cast<std::size_t>(count), timeout);
     for (int i = 0; i < 64 && (zap_.get(zmq::sockopt::events) & ZMQ_POLLIN); ++i) serve_zap_request();
     bool progress = true;
-    while (progress && out.size() < max_messages) {
+    // Bounded even when every message is dropped (a banned flooder): the
+    // event loop must get back to its timers.
+    std::size_t rounds = 0;
+    while (progress && out.size() < max_messages && rounds++ < 4 * max_messages) {
       progress = false;
       if (peer_router_ && receive_one(peer_router_, Channel::kPeer, out)) progress = true;
       if (out.size() < max_messages && client_router_ && receive_one(client_router_, Channel::kClient, out)) {

@@ -65,6 +65,8 @@ struct TransportCounters {
   std::uint64_t dropped_unknown_peer = 0;
   std::uint64_t refused_handshakes = 0;
   std::uint64_t admitted_handshakes = 0;
+  std::uint64_t dropped_banned = 0;           // messages from a banned key (rate limits)
+  std::uint64_t refusal_logs_suppressed = 0;  // refused handshakes not logged (log rate limit)
 };
 
 class Transport {
@@ -78,7 +80,15 @@ class Transport {
   void allow_peer(const NodeId& key);
   void disallow_peer(const NodeId& key);
   void allow_client(const NodeId& key);
+  void disallow_client(const NodeId& key) { client_allow_.erase(key); }
   bool peer_allowed(const NodeId& key) const { return peer_allow_.contains(key); }
+
+  // A banned key (a flooder, node/rate_limit.h) stays in its allowlist but
+  // its messages are dropped on arrival and its new handshakes refused,
+  // on both channels, until unban().
+  void ban(const NodeId& key) { banned_.insert(key); }
+  void unban(const NodeId& key) { banned_.erase(key); }
+  bool banned(const NodeId& key) const { return banned_.contains(key); }
 
   // Opens (or re-targets) the outgoing connection to `peer` at `endpoint`.
   // Also admits the peer's key. Connecting is asynchronous.
@@ -106,6 +116,7 @@ class Transport {
   // Adds `key` to `allowlist` and maps its Curve key back to it.
   bool admit(const NodeId& key, std::set<NodeId>& allowlist);
   void serve_zap_request();
+  void log_refusal(const std::string& line);
   bool receive_one(zmq::socket_t& socket, Channel channel, std::vector<Inbound>& out);
 
   TransportOptions options_;
@@ -122,6 +133,11 @@ class Transport {
   std::set<NodeId> client_allow_;
   // X25519 key (as ZAP presents it) -> NodeId, for both allowlists.
   std::map<std::array<std::uint8_t, 32>, NodeId> curve_to_node_;
+  std::set<NodeId> banned_;
+  // Refusal log lines: at most kRefusalLogsPerWindow per window, then one summary.
+  std::chrono::steady_clock::time_point refusal_window_start_{};
+  std::uint32_t refusal_logs_in_window_ = 0;
+  std::uint64_t refusals_unlogged_in_window_ = 0;
   TransportCounters counters_;
 };
 

@@ -1,4 +1,5 @@
 #include "protocol/codec.h"
+#include "protocol/revocation.h"
 
 #include <capnp/message.h>
 #include <capnp/serialize.h>
@@ -253,6 +254,7 @@ void build_job_view(wire::JobView::Builder b, const JobView& v) {
   b.setUpdatedAtUs(v.updated_at_us);
   b.setCommand(v.command);
   b.setFailures(v.failures);
+  b.setSubmitter(optional_data(v.submitter));
   b.setLeaseGranted(v.lease_granted);
 }
 
@@ -280,6 +282,9 @@ Result<JobView> read_job_view(wire::JobView::Reader b) {
   v.updated_at_us = b.getUpdatedAtUs();
   v.command = to_string(b.getCommand());
   v.failures = b.getFailures();
+  auto submitter = optional_id<NodeIdTag>(b.getSubmitter(), "job view submitter");
+  if (!submitter) return submitter.status();
+  v.submitter = *submitter;
   v.lease_granted = b.getLeaseGranted();
   return v;
 }
@@ -555,6 +560,35 @@ Result<Bytes> encode_job_spec(const JobSpec& spec, const CodecLimits& limits) {
 
 Result<JobSpec> decode_job_spec(std::span<const std::uint8_t> bytes, const CodecLimits& limits) {
   return read_message<wire::JobSpec, JobSpec>(bytes, limits, "job spec", read_job_spec);
+}
+
+Result<Bytes> encode_revocation(const Revocation& revocation, const CodecLimits& limits) {
+  capnp::MallocMessageBuilder message;
+  auto b = message.initRoot<wire::Revocation>();
+  b.setRevoked(as_data(revocation.revoked.span()));
+  b.setIssuedAtUs(revocation.issued_at_us);
+  b.setReason(revocation.reason);
+  return finish(message, limits);
+}
+
+namespace {
+Result<Revocation> read_revocation(wire::Revocation::Reader b) {
+  Revocation r;
+  auto revoked = to_node_id(b.getRevoked(), "revocation key");
+  if (!revoked) return revoked.status();
+  r.revoked = *revoked;
+  r.issued_at_us = b.getIssuedAtUs();
+  r.reason = to_string(b.getReason());
+  if (r.reason.size() > Revocation::kReasonMaxBytes) {
+    return invalid_argument("revocation reason is " + std::to_string(r.reason.size()) + " bytes; at most " +
+                            std::to_string(Revocation::kReasonMaxBytes));
+  }
+  return r;
+}
+}  // namespace
+
+Result<Revocation> decode_revocation(std::span<const std::uint8_t> bytes, const CodecLimits& limits) {
+  return read_message<wire::Revocation, Revocation>(bytes, limits, "revocation", read_revocation);
 }
 
 Result<Bytes> encode_job_message(const JobMessage& message_value, const CodecLimits& limits) {

@@ -147,6 +147,7 @@ struct JobView {
   std::int64_t updated_at_us = 0;
   std::string command;
   std::uint32_t failures = 0;
+  std::optional<NodeId> submitter;  // filled in by the holder that answers a query
   // Only in a kHeartbeatAck: the holder grants the executor's lease on
   // (job_id, attempt) and will not vote for a later attempt until it lapses.
   bool lease_granted = false;

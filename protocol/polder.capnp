@@ -87,9 +87,17 @@ struct ErrorReply {
 # signature = Ed25519(author, "polder-record-v1" || author || kind (LE16) || body)
 struct SignedRecord {
   author @0 :Data;      # 32-byte Ed25519 public key
-  kind @1 :UInt16;      # RecordKind: 1 = NodeRecord, 2 = JobSpec
+  kind @1 :UInt16;      # RecordKind: 1 = NodeRecord, 2 = JobSpec, 3 = Revocation
   body @2 :Data;        # a Cap'n Proto message of that kind
   signature @3 :Data;   # 64 bytes
+}
+
+# "This key is no longer a member" (issue 8): the body of a SignedRecord of
+# kind 3, signed by a founder of the federation or by the revoked key itself.
+struct Revocation {
+  revoked @0 :Data;      # 32-byte key (node or CLI)
+  issuedAtUs @1 :Int64;  # wall-clock µs at signing
+  reason @2 :Text;       # for operators; at most 256 bytes
 }
 
 # A node's capacity and whereabouts, gossiped signed by the node itself.
@@ -206,5 +214,6 @@ struct JobView {
   updatedAtUs @13 :Int64;
   command @14 :Text;
   failures @15 :UInt32;       # failed attempts so far (retry policy)
-  leaseGranted @16 :Bool;     # kHeartbeatAck only: the holder grants the executor's lease
+  submitter @16 :Data;        # the submitting client key (empty: unknown); client reads are checked against it
+  leaseGranted @17 :Bool;     # kHeartbeatAck only: the holder grants the executor's lease
 }

@@ -147,7 +147,7 @@ TEST(ConfigNode, UnknownKeyNamesKeyLineAndKnownKeys) {
 TEST(ConfigNode, UnknownTableNamesItAndKnownTables) {
   Status s = parse_error(kMinimalConfig + "\n[lgo]\nlevel = \"info\"\n");
   EXPECT_THAT(s.message(), AllOf(HasSubstr("polderd.toml:9: unknown key lgo"), HasSubstr("did you mean log?"),
-                                 HasSubstr("node, network, federation, client, resources, gossip, jobs, log")));
+                                 HasSubstr("node, network, federation, client, resources, gossip, jobs, limits, log")));
 }
 
 TEST(ConfigNode, UnknownKeyInsideSeedNamesIndexedKey) {

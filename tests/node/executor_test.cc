@@ -3,6 +3,7 @@
 #include "node/clock.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -132,6 +133,50 @@ TEST_F(ExecutorTest, OutputIsCappedAndBadCommandsRefused) {
   auto twice = request({"sleep 5"});
   ASSERT_TRUE(e.start(twice, SystemClock().now()).is_ok());
   EXPECT_FALSE(e.start(twice, SystemClock().now()).is_ok());
+}
+
+}  // namespace
+}  // namespace polder::node
+
+namespace polder::node {
+namespace {
+
+// Tests run as root here, so the switch to `nobody` is real.
+class RunAsTest : public ExecutorTest {};
+
+TEST_F(RunAsTest, JobRunsAsTheConfiguredUserAndCannotReadRootOnlyFiles) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch users";
+  ASSERT_EQ(::chmod(dir_.c_str(), 0711), 0);
+  std::string secret = dir_ + "/node.key";
+  { std::ofstream(secret) << "secret"; }
+  ASSERT_EQ(::chmod(secret.c_str(), 0600), 0);
+  LocalExecutor e(dir_ + "/work", 1 << 20);
+  ASSERT_TRUE(e.set_run_as_user("nobody").is_ok());
+  auto r = request({"id -u; id -G; echo data > here && echo wrote; cat " + secret + " || echo denied"});
+  ASSERT_TRUE(e.start(r, SystemClock().now()).is_ok());
+  auto res = wait(e, 10s);
+  ASSERT_TRUE(res);
+  std::string out = log(e, r);
+  EXPECT_EQ(res->exit_code, 0) << out;
+  EXPECT_EQ(out.substr(0, out.find('\n')), "65534") << out;
+  EXPECT_NE(out.find("wrote\n"), std::string::npos) << out;   // its own directory is writable
+  EXPECT_NE(out.find("denied\n"), std::string::npos) << out;  // the daemon's 0600 files are not readable
+  EXPECT_EQ(out.find("secret"), std::string::npos) << out;
+  struct stat st {};
+  ASSERT_EQ(::stat((dir_ + "/work/" + r.job.hex() + "/2").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 65534u);
+}
+
+TEST_F(RunAsTest, UnreachableWorkDirAndUnknownUserAreClearErrors) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch users";
+  ASSERT_EQ(::chmod(dir_.c_str(), 0700), 0);  // like a node dir made by polderd init
+  LocalExecutor e(dir_ + "/work", 1 << 20);
+  Status s = e.set_run_as_user("nobody");
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find(dir_ + " is not searchable by that user"), std::string::npos) << s.message();
+  Status unknown = e.set_run_as_user("no-such-user-x");
+  EXPECT_EQ(unknown.code(), StatusCode::kNotFound);
+  EXPECT_NE(unknown.message().find("no user \"no-such-user-x\""), std::string::npos) << unknown.message();
 }
 
 }  // namespace
