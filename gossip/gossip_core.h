@@ -214,7 +214,7 @@ class GossipCore : public Core {
   void probe_tick(std::int64_t now_us);
   bool next_probe_target(std::uint32_t& slot);
   void start_probe(std::uint32_t slot, std::int64_t now_us);
-  Duration probe_timeout_for(const Member& m) const;
+  Duration probe_timeout_for(std::uint32_t slot) const;
   void expire_probes(std::int64_t now_us);
   void send_indirect(Probe& probe);
   void fail_probe(const Probe& probe, std::int64_t now_us);
