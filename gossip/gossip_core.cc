@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -232,6 +233,23 @@ void GossipCore::observe_transfer(const NodeId& peer, std::uint64_t bytes, Durat
   Link& link = links_[peer];
   const double alpha = options_.config.bandwidth_ewma_alpha;
   link.bandwidth_bps = link.bandwidth_bps == 0 ? sample : alpha * sample + (1 - alpha) * link.bandwidth_bps;
+  if (link.published_bps == 0 || std::abs(link.bandwidth_bps - link.published_bps) > 0.1 * link.published_bps) {
+    links_changed_ = true;
+  }
+}
+
+std::vector<std::pair<NodeId, std::uint64_t>> GossipCore::measured_links() const {
+  std::vector<std::pair<NodeId, std::uint64_t>> out;
+  out.reserve(links_.size());
+  for (const auto& [peer, link] : links_) out.emplace_back(peer, static_cast<std::uint64_t>(link.bandwidth_bps));
+  return out;
+}
+
+bool GossipCore::take_links_changed() {
+  if (!links_changed_) return false;
+  links_changed_ = false;
+  for (auto& [peer, link] : links_) link.published_bps = link.bandwidth_bps;
+  return true;
 }
 
 // ---- Plumbing ----------------------------------------------------------------
