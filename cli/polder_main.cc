@@ -214,8 +214,9 @@ int cmd_nodes(const Options& o) {
 }
 
 // Estimated links between every pair of live members: RTT from their
-// Vivaldi coordinates (as the answering node knows them), bandwidth as the
-// placement cost model uses it.
+// Vivaldi coordinates (as the answering node knows them); bandwidth as one
+// of the two measured it on real transfers (the EWMA gossiped in its signed
+// record), else the default the placement cost model assumes.
 int cmd_links(const Options& o) {
   constexpr double kDefaultBandwidthBps = 1e9;  // scheduler::CostModelConfig::bandwidth_bps_default
   int rc = 0;
@@ -223,29 +224,51 @@ int cmd_links(const Options& o) {
   if (!list) return rc;
   struct Site {
     std::string name;
+    polder::NodeId id;
+    std::vector<polder::LinkMetric> links;
     polder::gossip::Coordinate c;
   };
   std::vector<Site> sites;
   for (const auto& m : list->members) {
     if (m.state != "alive" || !m.record) continue;
     if (m.coordinate.size() != polder::gossip::kCoordinateDimensions) continue;
-    Site s{m.record->name, {}};
+    Site s{m.record->name, m.node_id, m.record->links, {}};
     std::copy(m.coordinate.begin(), m.coordinate.end(), s.c.vec.begin());
     s.c.height_ms = m.height_ms;
     sites.push_back(s);
   }
   std::sort(sites.begin(), sites.end(), [](const Site& a, const Site& b) { return a.name < b.name; });
+  // What `by` measured to `peer`, or 0.
+  auto measured = [](const Site& by, const Site& peer) -> double {
+    for (const auto& l : by.links) {
+      if (l.peer == peer.id && l.bandwidth_bps > 0) return static_cast<double>(l.bandwidth_bps);
+    }
+    return 0;
+  };
   json links = json::array();
   if (!o.json) std::printf("%-16s %-16s %10s  %s\n", "FROM", "TO", "RTT", "BANDWIDTH");
   for (std::size_t i = 0; i < sites.size(); ++i) {
     for (std::size_t j = i + 1; j < sites.size(); ++j) {
       double rtt = polder::gossip::vivaldi_distance_ms(sites[i].c, sites[j].c);
+      const Site* by = &sites[i];
+      double bps = measured(sites[i], sites[j]);
+      if (bps == 0) {
+        by = &sites[j];
+        bps = measured(sites[j], sites[i]);
+      }
+      const bool is_measured = bps > 0;
+      if (!is_measured) bps = kDefaultBandwidthBps;
       if (o.json) {
-        links.push_back({{"from", sites[i].name}, {"to", sites[j].name}, {"rtt_ms", rtt},
-                         {"bandwidth_bps", kDefaultBandwidthBps}, {"bandwidth_measured", false}});
+        json link{{"from", sites[i].name}, {"to", sites[j].name}, {"rtt_ms", rtt}, {"bandwidth_bps", bps},
+                  {"bandwidth_measured", is_measured}};
+        if (is_measured) link["measured_by"] = by->name;
+        links.push_back(std::move(link));
+      } else if (is_measured) {
+        std::printf("%-16s %-16s %7.1f ms  %.3f Gb/s (measured by %s)\n", sites[i].name.c_str(),
+                    sites[j].name.c_str(), rtt, bps / 1e9, by->name.c_str());
       } else {
         std::printf("%-16s %-16s %7.1f ms  %.1f Gb/s (default, not measured)\n", sites[i].name.c_str(),
-                    sites[j].name.c_str(), rtt, kDefaultBandwidthBps / 1e9);
+                    sites[j].name.c_str(), rtt, bps / 1e9);
       }
     }
   }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -99,7 +100,7 @@ void GossipCore::bootstrap(const GossipOptions& options, std::int64_t now_us) {
     const std::uint32_t slot = table_.insert(id);
     Member& m = table_.at(slot);
     m.state = MemberState::kAlive;
-    m.state_change_us = now_us;
+    table_.state_change_us(slot) = now_us;
     ++alive_;
     if (record && record->header.subject == id && record->bytes.size() <= options_.config.record_bytes_max) {
       m.record = record;
@@ -232,6 +233,23 @@ void GossipCore::observe_transfer(const NodeId& peer, std::uint64_t bytes, Durat
   Link& link = links_[peer];
   const double alpha = options_.config.bandwidth_ewma_alpha;
   link.bandwidth_bps = link.bandwidth_bps == 0 ? sample : alpha * sample + (1 - alpha) * link.bandwidth_bps;
+  if (link.published_bps == 0 || std::abs(link.bandwidth_bps - link.published_bps) > 0.1 * link.published_bps) {
+    links_changed_ = true;
+  }
+}
+
+std::vector<std::pair<NodeId, std::uint64_t>> GossipCore::measured_links() const {
+  std::vector<std::pair<NodeId, std::uint64_t>> out;
+  out.reserve(links_.size());
+  for (const auto& [peer, link] : links_) out.emplace_back(peer, static_cast<std::uint64_t>(link.bandwidth_bps));
+  return out;
+}
+
+bool GossipCore::take_links_changed() {
+  if (!links_changed_) return false;
+  links_changed_ = false;
+  for (auto& [peer, link] : links_) link.published_bps = link.bandwidth_bps;
+  return true;
 }
 
 // ---- Plumbing ----------------------------------------------------------------
@@ -325,14 +343,15 @@ std::uint64_t GossipCore::version_of(const Member& m) const {
 
 namespace {
 
-MemberInfo info_of(const Member& m, bool is_self) {
+MemberInfo info_of(const MemberTable& table, std::uint32_t slot, bool is_self) {
+  const Member& m = table.at(slot);
   MemberInfo info;
   info.id = m.id;
   info.state = m.state;
   info.incarnation = m.incarnation;
-  info.state_since = instant_from_us(m.state_change_us);
+  info.state_since = instant_from_us(table.state_change_us(slot));
   info.record = m.record;
-  if (m.coordinate.known()) info.coordinate = m.coordinate.expand();
+  if (table.coordinate(slot).known()) info.coordinate = table.coordinate(slot).expand();
   info.is_self = is_self;
   return info;
 }
@@ -343,7 +362,7 @@ std::vector<MemberInfo> GossipCore::members() const {
   std::vector<MemberInfo> out;
   out.reserve(table_.size());
   for (const auto& [prefix, slot] : table_.sorted()) {
-    MemberInfo info = info_of(table_.at(slot), slot == self_slot_);
+    MemberInfo info = info_of(table_, slot, slot == self_slot_);
     if (slot == self_slot_) info.coordinate = vivaldi_.coordinate();
     out.push_back(std::move(info));
   }
@@ -354,7 +373,7 @@ std::vector<MemberInfo> GossipCore::members() const {
 std::optional<MemberInfo> GossipCore::member(const NodeId& id) const {
   const std::uint32_t slot = table_.find(id);
   if (slot == MemberTable::kNone) return std::nullopt;
-  MemberInfo info = info_of(table_.at(slot), slot == self_slot_);
+  MemberInfo info = info_of(table_, slot, slot == self_slot_);
   if (slot == self_slot_) info.coordinate = vivaldi_.coordinate();
   return info;
 }
@@ -367,8 +386,8 @@ std::optional<Duration> GossipCore::estimated_rtt(const NodeId& a, const NodeId&
   auto coordinate_of = [&](const NodeId& id) -> std::optional<Coordinate> {
     if (id == self_) return vivaldi_.coordinate();
     const std::uint32_t slot = table_.find(id);
-    if (slot == MemberTable::kNone || !table_.at(slot).coordinate.known()) return std::nullopt;
-    return table_.at(slot).coordinate.expand();
+    if (slot == MemberTable::kNone || !table_.coordinate(slot).known()) return std::nullopt;
+    return table_.coordinate(slot).expand();
   };
   auto ca = coordinate_of(a);
   auto cb = coordinate_of(b);

@@ -140,6 +140,12 @@ class GossipCore : public Core {
   std::optional<Duration> estimated_rtt(const NodeId& a, const NodeId& b) const;
   // Bandwidth EWMA to `peer`, or the configured default when unmeasured.
   std::uint64_t bandwidth_bps(const NodeId& peer) const;
+  // Every peer with a measurement, by id: what the node puts in its record
+  // so the federation learns the links (gossiped signed, like capacity).
+  std::vector<std::pair<NodeId, std::uint64_t>> measured_links() const;
+  // True once after a new peer was measured or an estimate moved by more
+  // than a tenth since it was last taken: time to republish the record.
+  bool take_links_changed();
   std::uint32_t health_score() const { return awareness_.score(); }
   const GossipCounters& counters() const { return counters_; }
   std::size_t memory_bytes() const;
@@ -182,6 +188,7 @@ class GossipCore : public Core {
   };
   struct Link {
     double bandwidth_bps = 0;
+    double published_bps = 0;  // the estimate when links were last taken
   };
   enum class Via : std::uint8_t { kGossip, kSync };  // kSync: anti-entropy, not re-gossiped
 
@@ -214,7 +221,7 @@ class GossipCore : public Core {
   void probe_tick(std::int64_t now_us);
   bool next_probe_target(std::uint32_t& slot);
   void start_probe(std::uint32_t slot, std::int64_t now_us);
-  Duration probe_timeout_for(const Member& m) const;
+  Duration probe_timeout_for(std::uint32_t slot) const;
   void expire_probes(std::int64_t now_us);
   void send_indirect(Probe& probe);
   void fail_probe(const Probe& probe, std::int64_t now_us);
@@ -260,6 +267,7 @@ class GossipCore : public Core {
   bool started_ = false;
   bool joined_ = false;
   bool leaving_ = false;
+  bool links_changed_ = false;
   bool eager_pending_ = false;
   bool eager_own_pending_ = false;       // news this node originated: pushed at once in any profile
   bool suspicion_wake_dirty_ = false;    // suspicions_ changed since suspicion_wake_us_

@@ -45,7 +45,7 @@ void GossipCore::apply_alive(Update& u, Via via, bool from_subject, std::int64_t
     Member& m = table_.at(slot);
     m.incarnation = u.incarnation;
     m.state = MemberState::kAlive;
-    m.state_change_us = now_us;
+    table_.state_change_us(slot) = now_us;
     ++alive_;
     probe_order_.push_back(slot);
     if (!u.record.empty()) apply_record(m, u.record);
@@ -183,7 +183,7 @@ void GossipCore::set_state(std::uint32_t slot, MemberState state, std::int64_t n
     suspicion_wake_dirty_ = true;
   }
   m.state = state;
-  m.state_change_us = now_us;
+  table_.state_change_us(slot) = now_us;
   if (!is_live) reap_queue_.emplace_back(now_us + to_us(options_.config.dead_reap_after), slot);
 }
 
@@ -233,7 +233,7 @@ void GossipCore::reap(std::int64_t now_us) {
     if (!table_.in_use(slot) || slot == self_slot_) continue;
     const Member& m = table_.at(slot);
     const bool gone = m.state == MemberState::kDead || m.state == MemberState::kLeft;
-    if (gone && now_us - m.state_change_us >= after_us) table_.erase(slot);
+    if (gone && now_us - table_.state_change_us(slot) >= after_us) table_.erase(slot);
   }
 }
 

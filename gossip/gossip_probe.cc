@@ -59,11 +59,12 @@ void GossipCore::rebuild_probe_order() {
 
 // Adaptive: a small multiple of the Vivaldi RTT estimate, once the
 // coordinates are trustworthy; the configured timeout otherwise.
-Duration GossipCore::probe_timeout_for(const Member& m) const {
+Duration GossipCore::probe_timeout_for(std::uint32_t slot) const {
   const auto& c = options_.config;
   const Coordinate& own = vivaldi_.coordinate();
-  if (!m.coordinate.known() || own.error > 0.5F) return c.probe_timeout;
-  const Coordinate other = m.coordinate.expand();
+  const CompactCoordinate& theirs = table_.coordinate(slot);
+  if (!theirs.known() || own.error > 0.5F) return c.probe_timeout;
+  const Coordinate other = theirs.expand();
   if (other.error > 0.5F) return c.probe_timeout;
   const double rtt_ms = vivaldi_distance_ms(own, other);
   const auto timeout = Duration(static_cast<std::int64_t>(rtt_ms * c.probe_timeout_rtt_factor * 1000.0));
@@ -77,7 +78,7 @@ void GossipCore::start_probe(std::uint32_t slot, std::int64_t now_us) {
   p.seq = next_seq_++;
   p.started_us = now_us;
   p.deadline_us = now_us + to_us(awareness_.scale(options_.config.probe_deadline));
-  p.indirect_at_us = std::min(now_us + to_us(awareness_.scale(probe_timeout_for(m))), p.deadline_us - 1);
+  p.indirect_at_us = std::min(now_us + to_us(awareness_.scale(probe_timeout_for(slot))), p.deadline_us - 1);
   Message message{Ping{p.seq, vivaldi_.coordinate()}, {}};
   // Lifeguard: tell a suspect it is suspected, so it can refute at once.
   if (m.state == MemberState::kSuspect) message.updates.push_back(update_for(m));
@@ -228,7 +229,7 @@ void GossipCore::expire_relays(std::int64_t now_us) {
 void GossipCore::learn_coordinate(const NodeId& from, const std::optional<Coordinate>& c) {
   if (!c || !vivaldi_is_valid(*c)) return;
   const std::uint32_t slot = table_.find(from);
-  if (slot != MemberTable::kNone && slot != self_slot_) table_.at(slot).coordinate = CompactCoordinate::from(*c);
+  if (slot != MemberTable::kNone && slot != self_slot_) table_.coordinate(slot) = CompactCoordinate::from(*c);
 }
 
 // A member that hears of a new suspicion probes the suspect itself with

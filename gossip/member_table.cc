@@ -69,6 +69,7 @@ bool same_id(const NodeId& a, const NodeId& b) {
 
 void MemberTable::reserve(std::size_t members) {
   members_.reserve(members);
+  cold_.reserve(members);
   while (3 * members > 2 * index_.size()) grow_index();
 }
 
@@ -112,9 +113,11 @@ std::uint32_t MemberTable::insert(const NodeId& id) {
   } else {
     slot = static_cast<std::uint32_t>(members_.size());
     members_.emplace_back();
+    cold_.emplace_back();
   }
   Member& m = members_[slot];
   m = Member{};
+  cold_[slot] = Cold{};
   m.id = id;
   m.in_use = true;
   index_insert(slot);
@@ -139,6 +142,7 @@ void MemberTable::erase(std::uint32_t slot) {
   }
   index_[i] = kEmpty;
   members_[slot] = Member{};
+  cold_[slot] = Cold{};
   free_.push_back(slot);
   --size_;
   sorted_valid_ = false;
@@ -158,7 +162,8 @@ const std::vector<std::pair<std::uint64_t, std::uint32_t>>& MemberTable::sorted(
 }
 
 std::size_t MemberTable::memory_bytes() const {
-  std::size_t bytes = members_.capacity() * sizeof(Member) + index_.capacity() * sizeof(std::uint64_t) +
+  std::size_t bytes = members_.capacity() * sizeof(Member) + cold_.capacity() * sizeof(Cold) +
+                      index_.capacity() * sizeof(std::uint64_t) +
                       free_.capacity() * sizeof(std::uint32_t) + sorted_.capacity() * sizeof(sorted_[0]);
   for (const Member& m : members_) {
     if (m.record) bytes += sizeof(VerifiedRecord) + m.record->bytes.capacity() + 16;  // + control block

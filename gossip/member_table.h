@@ -1,8 +1,8 @@
 // MemberTable: every member one core knows, with O(1) lookup by id.
 //
 // Members live in a vector of slots (freed slots are reused) indexed by an
-// open-addressing hash of the id, so an entry costs sizeof(Member) plus ~11
-// bytes of index: at 10,000 members about 1 MB. Slot numbers are stable while
+// open-addressing hash of the id, so an entry costs sizeof(Member) (64) plus
+// 24 cold bytes plus ~11 bytes of index: at 10,000 members about 1 MB. Slot numbers are stable while
 // a member is in the table. sorted() gives the members ordered by id prefix,
 // for anti-entropy pages; it is rebuilt lazily after inserts and erases.
 // Not thread-safe.
@@ -28,6 +28,11 @@ class MemberTable {
 
   Member& at(std::uint32_t slot) { return members_[slot]; }
   const Member& at(std::uint32_t slot) const { return members_[slot]; }
+  // Cold fields of a member, kept beside the hot table.
+  std::int64_t& state_change_us(std::uint32_t slot) { return cold_[slot].state_change_us; }
+  std::int64_t state_change_us(std::uint32_t slot) const { return cold_[slot].state_change_us; }
+  CompactCoordinate& coordinate(std::uint32_t slot) { return cold_[slot].coordinate; }
+  const CompactCoordinate& coordinate(std::uint32_t slot) const { return cold_[slot].coordinate; }
   bool in_use(std::uint32_t slot) const { return slot < members_.size() && members_[slot].in_use; }
   std::size_t size() const { return size_; }
   std::uint32_t slot_count() const { return static_cast<std::uint32_t>(members_.size()); }
@@ -51,7 +56,12 @@ class MemberTable {
   void grow_index();
   void index_insert(std::uint32_t slot);
 
+  struct Cold {
+    std::int64_t state_change_us = 0;
+    CompactCoordinate coordinate;
+  };
   std::vector<Member> members_;
+  std::vector<Cold> cold_;  // by slot, like members_
   std::vector<std::uint32_t> free_;
   std::vector<std::uint64_t> index_;  // (tag, slot) or kEmpty; size a power of two, load <= 3/4
   std::size_t size_ = 0;

@@ -167,6 +167,12 @@ NodeRecord Daemon::own_record() const {
   }
   r.cpus = config_.cpus;
   r.memory_bytes = config_.memory_bytes;
+  if (gossip_) {
+    for (const auto& [peer, bps] : gossip_->measured_links()) {
+      if (r.links.size() >= kRecordLinksMax) break;
+      r.links.push_back({peer, bps});
+    }
+  }
   return r;
 }
 
@@ -263,7 +269,9 @@ void Daemon::on_consensus_event(const CoreEvent& event) {
 
 void Daemon::publish_own_record(Instant now) {
   constexpr auto kRepublishMin = std::chrono::milliseconds(250);
-  if (now - record_published_at_ < kRepublishMin || !jobs_->take_capacity_changed()) return;
+  if (now - record_published_at_ < kRepublishMin) return;
+  const bool links_changed = gossip_->take_links_changed();
+  if (!jobs_->take_capacity_changed() && !links_changed) return;
   record_published_at_ = now;
   auto record = seal_gossiped_record(identity_, own_record());
   if (!record) return;

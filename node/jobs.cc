@@ -27,6 +27,7 @@ constexpr auto kRetryWait = 1s;
 constexpr auto kPollExecutorEvery = 2s;
 constexpr auto kScanEvery = 100ms;
 constexpr auto kClientDeadline = 1500ms;
+constexpr std::size_t kMeasuredTransferMin = 16 * 1024;  // smaller replies time the RTT, not the link
 constexpr std::size_t kListMax = 1000;
 constexpr std::size_t kLogChunkMax = 256 * 1024;
 
@@ -588,7 +589,16 @@ void JobManager::on_peer(const NodeId& from, JobMessage m, Instant now, std::int
       }
       return;
     case JobMessageKind::kFetchLogs: on_fetch_logs(from, m); return;
-    case JobMessageKind::kLogsReply: on_reply_for_client(from, m); return;
+    case JobMessageKind::kLogsReply:
+      // A log chunk is the one bulk transfer between nodes: bytes over the
+      // time from the fetch to its reply (RTT and a disk read included, so
+      // a lower bound) feed the gossiped link bandwidth.
+      if (auto it = clients_.find(m.request_id);
+          it != clients_.end() && from != d_.self && d_.gossip != nullptr && m.data.size() >= kMeasuredTransferMin) {
+        d_.gossip->observe_transfer(from, m.data.size(), now - (it->second.deadline - kClientDeadline));
+      }
+      on_reply_for_client(from, m);
+      return;
     case JobMessageKind::kCancelJob:
       if (m.job_id && peer_may_cancel(from, *m.job_id)) cancel_local(*m.job_id, now, wall_us);
       return;

@@ -132,6 +132,13 @@ void build_node_record(wire::NodeRecord::Builder b, const NodeRecord& r) {
     datasets[i].setName(r.datasets[i].name);
     datasets[i].setSizeBytes(r.datasets[i].size_bytes);
   }
+  if (!r.links.empty()) {
+    auto links = b.initLinks(static_cast<unsigned>(r.links.size()));
+    for (unsigned i = 0; i < r.links.size(); ++i) {
+      links[i].setPeer(as_data(r.links[i].peer.span()));
+      links[i].setBandwidthBps(r.links[i].bandwidth_bps);
+    }
+  }
 }
 
 Result<NodeRecord> read_node_record(wire::NodeRecord::Reader b) {
@@ -156,6 +163,15 @@ Result<NodeRecord> read_node_record(wire::NodeRecord::Reader b) {
   r.queue_length = b.getQueueLength();
   r.expected_wait_ms = b.getExpectedWaitMs();
   for (auto d : b.getDatasets()) r.datasets.push_back({to_string(d.getName()), d.getSizeBytes()});
+  if (b.getLinks().size() > kRecordLinksMax) {
+    return invalid_argument("node record: " + std::to_string(b.getLinks().size()) + " links, at most " +
+                            std::to_string(kRecordLinksMax));
+  }
+  for (auto l : b.getLinks()) {
+    auto peer = to_node_id(l.getPeer(), "node record link peer");
+    if (!peer) return peer.status();
+    r.links.push_back({*peer, l.getBandwidthBps()});
+  }
   return r;
 }
 

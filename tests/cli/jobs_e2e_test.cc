@@ -337,5 +337,38 @@ TEST_F(JobsTest, AcceptorKilledBetweenDurableWriteAndReplyKeepsItsAccept) {
   for (const auto& id : ids) EXPECT_EQ(wait_final(1, id, 30s), "finished") << id;
 }
 
+// A log fetched from the node that ran the job is a real transfer: the
+// fetching node's bandwidth estimate for that link goes into its signed
+// record, and `polder links` shows it measured instead of the default.
+TEST_F(JobsTest, LogFetchMeasuresLinkBandwidthShownByLinks) {
+  start(2, {});
+  std::string before;
+  for (auto end = std::chrono::steady_clock::now() + 15s; std::chrono::steady_clock::now() < end;) {
+    before = polder(dirs_[0], "--json links").output;  // empty until coordinates are known
+    if (before.find("\"bandwidth_measured\"") != std::string::npos) break;
+    std::this_thread::sleep_for(300ms);
+  }
+  EXPECT_NE(before.find("\"bandwidth_measured\":false"), std::string::npos) << before;
+  EXPECT_EQ(before.find("\"bandwidth_measured\":true"), std::string::npos) << before;
+  std::string id = submit(0, "-- sh -c 'head -c 65536 /dev/zero | tr \"\\\\0\" x'");
+  ASSERT_EQ(wait_final(0, id, 20s), "finished");
+  std::string links;
+  bool measured = false;
+  for (auto end = std::chrono::steady_clock::now() + 15s; std::chrono::steady_clock::now() < end && !measured;) {
+    for (int i = 0; i < 2 && !measured; ++i) {
+      auto logs = polder(dirs_[i], "logs " + id);  // one of the two fetches it from the other
+      ASSERT_EQ(logs.exit_code, 0) << logs.output;
+      ASSERT_EQ(logs.output.size(), 65536U);
+      links = polder(dirs_[i], "--json links").output;
+      measured = links.find("\"bandwidth_measured\":true") != std::string::npos;
+    }
+    if (!measured) std::this_thread::sleep_for(300ms);
+  }
+  EXPECT_TRUE(measured) << links << logs();
+  EXPECT_NE(links.find("\"measured_by\""), std::string::npos) << links;
+  const std::string bps = json_field(links, "bandwidth_bps");
+  EXPECT_FALSE(bps.empty()) << links;
+}
+
 }  // namespace
 }  // namespace polder

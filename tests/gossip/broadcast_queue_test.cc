@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
+#include "protocol/rng.h"
+
 #include "sim/simulator.h"
 
 namespace polder::gossip {
@@ -94,6 +98,36 @@ TEST(BroadcastQueue, BareAliveKeepsTheRecordOfTheAliveItReplaces) {
   ASSERT_EQ(out.size(), 1U);
   EXPECT_EQ(out[0].incarnation, 1U);
   EXPECT_EQ(out[0].record, (Bytes{1, 2, 3}));
+}
+
+// The flat id index against a plain map under random puts and erases:
+// growth, collisions, wrap-around and backward-shift deletion.
+TEST(BroadcastQueueNodeIndex, AgreesWithAMapUnderRandomPutsAndErases) {
+  BroadcastQueue::NodeIndex index;
+  std::map<std::uint32_t, std::uint32_t> model;
+  Rng rng(7);
+  for (int step = 0; step < 20000; ++step) {
+    const auto node = static_cast<std::uint32_t>(rng.uniform(300));
+    if (rng.chance(0.4)) {
+      index.erase(sim::sim_node_id(node));
+      model.erase(node);
+    } else {
+      const auto t = static_cast<std::uint32_t>(step);
+      index.put(sim::sim_node_id(node), BroadcastQueue::Key{t, 0});
+      model[node] = t;
+    }
+    ASSERT_EQ(index.size(), model.size());
+  }
+  for (std::uint32_t node = 0; node < 300; ++node) {
+    BroadcastQueue::Key* key = index.find(sim::sim_node_id(node));
+    auto it = model.find(node);
+    if (it == model.end()) {
+      EXPECT_EQ(key, nullptr) << node;
+    } else {
+      ASSERT_NE(key, nullptr) << node;
+      EXPECT_EQ(key->transmits, it->second);
+    }
+  }
 }
 
 }  // namespace

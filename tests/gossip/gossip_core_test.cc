@@ -216,6 +216,28 @@ TEST(GossipCore, EstimatesRttFromVivaldiCoordinates) {
   EXPECT_EQ(c.core(0)->bandwidth_bps(c.id(1)), 80'000'000U);
 }
 
+TEST(GossipCore, MeasuredLinksAreAnEwmaAndReportChangesOnce) {
+  Cluster c(3);
+  GossipCore& core = *c.core(0);
+  EXPECT_TRUE(core.measured_links().empty());
+  EXPECT_FALSE(core.take_links_changed());
+  core.observe_transfer(c.id(1), 1'000'000, 100ms);  // 80 Mbit/s
+  core.observe_transfer(c.id(2), 0, 100ms);          // nothing moved: no sample
+  core.observe_transfer(c.id(2), 1'000, Duration::zero());  // no time: no sample
+  ASSERT_EQ(core.measured_links().size(), 1U);
+  EXPECT_EQ(core.measured_links()[0], std::make_pair(c.id(1), std::uint64_t{80'000'000}));
+  EXPECT_TRUE(core.take_links_changed());
+  EXPECT_FALSE(core.take_links_changed());
+  // 76 Mbit/s with alpha 0.2: 0.2 x 76 + 0.8 x 80 = 79.2 Mbit/s, 1% moved.
+  core.observe_transfer(c.id(1), 950'000, 100ms);
+  EXPECT_NEAR(static_cast<double>(core.bandwidth_bps(c.id(1))), 79.2e6, 2.0);
+  EXPECT_FALSE(core.take_links_changed());
+  core.observe_transfer(c.id(1), 250'000, 100ms);  // 20 Mbit/s: 67.4, 16% below what was taken
+  EXPECT_NEAR(static_cast<double>(core.bandwidth_bps(c.id(1))), 67.36e6, 2.0);
+  EXPECT_TRUE(core.take_links_changed());
+  EXPECT_EQ(core.bandwidth_bps(c.id(2)), core.config().bandwidth_default_bps);
+}
+
 // One core alone with two members that never answer; the test plays them.
 std::unique_ptr<GossipCore> lone_core(std::shared_ptr<sim::FakeRecordVerifier> verifier) {
   GossipOptions o;

@@ -104,6 +104,19 @@ TEST(CodecTest, NodeRecordRoundTrips) {
   EXPECT_EQ(*decoded, r);
 }
 
+TEST(CodecTest, NodeRecordLinksRoundTripAndTooManyAreRefused) {
+  NodeRecord r = testing::sample_node_record(identity_from(3).id());
+  r.links.push_back({identity_from(4).id(), 800'000'000});
+  r.links.push_back({identity_from(5).id(), 12'345});
+  auto decoded = decode_node_record(*encode_node_record(r));
+  ASSERT_TRUE(decoded.is_ok()) << decoded.status().to_string();
+  EXPECT_EQ(decoded->links, r.links);
+  r.links.assign(kRecordLinksMax + 1, {identity_from(4).id(), 1});
+  auto refused = decode_node_record(*encode_node_record(r));
+  ASSERT_FALSE(refused.is_ok());
+  EXPECT_NE(refused.status().message().find("links"), std::string::npos) << refused.status().to_string();
+}
+
 TEST(CodecTest, StandaloneSignedRecordRoundTrips) {
   auto id = identity_from(6);
   SignedRecord rec = *sign_node_record(id, testing::sample_node_record(id.id()));
