@@ -44,12 +44,22 @@ std::string key_of(const JobId& job) { return std::string(job.span().begin(), jo
 
 ErrorReply error_of(const Status& s) { return ErrorReply{static_cast<std::uint16_t>(s.code()), s.message()}; }
 
-// The link view the cost model needs, from gossip: Vivaldi RTTs, bandwidth
-// unmeasured (the model's default applies).
+// The link view the cost model needs, from gossip: Vivaldi RTTs, and the
+// bandwidth that nodes measured on real transfers and put in their signed
+// records (unmeasured: the model's default applies).
 class GossipLinks final : public scheduler::LinkMetrics {
  public:
   explicit GossipLinks(const gossip::GossipCore& g) : g_(g) {}
-  std::optional<double> bandwidth_bps(std::string_view, const NodeRecord&) const override { return std::nullopt; }
+  std::optional<double> bandwidth_bps(std::string_view site, const NodeRecord& to) const override {
+    if (!records_) {  // only jobs with inputs ask: open the records once per placement
+      records_.emplace();
+      for (const auto& m : g_.members()) {
+        if (!m.record) continue;
+        if (auto r = open_gossiped_record(m.record->bytes)) records_->push_back(std::move(*r));
+      }
+    }
+    return scheduler::recorded_bandwidth_bps(*records_, site, to);
+  }
   std::optional<double> rtt_ms(const NodeRecord& to) const override {
     auto rtt = g_.estimated_rtt(to.node_id);
     if (!rtt) return std::nullopt;
@@ -58,6 +68,7 @@ class GossipLinks final : public scheduler::LinkMetrics {
 
  private:
   const gossip::GossipCore& g_;
+  mutable std::optional<std::vector<NodeRecord>> records_;
 };
 
 scheduler::Capacity capacity_of(const NodeConfig& c) {

@@ -15,6 +15,7 @@
 
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -58,6 +59,15 @@ class StaticLinkMetrics final : public LinkMetrics {
   NameMap<NameMap<double>> bandwidth_bps_;
   NameMap<double> rtt_ms_;
 };
+
+// Bandwidth from gossiped records: every node's signed record lists the
+// links it measured on real transfers (NodeRecord::links, bits per second).
+// The link from the node named `from_site` to `to` answers with what either
+// end measured, the higher of the two when both did (each is a lower bound
+// of the same link: its transfers included a round trip). nullopt when no
+// record names `from_site` or neither end measured the other. Pure.
+std::optional<double> recorded_bandwidth_bps(std::span<const NodeRecord> records, std::string_view from_site,
+                                             const NodeRecord& to);
 
 // No measurements at all: every lookup falls back to the defaults.
 class NoLinkMetrics final : public LinkMetrics {
