@@ -369,12 +369,12 @@ std::string Daemon::metrics_text() const {
   sample("polder_jobs_events_total", "event=\"lease_vote_withheld\"", static_cast<double>(j.lease_votes_withheld));
   sample("polder_jobs_events_total", "event=\"lease_refused\"", static_cast<double>(j.lease_refusals));
   sample("polder_jobs_events_total", "event=\"lease_lapsed\"", static_cast<double>(j.lease_lapses));
+  sample("polder_jobs_events_total", "event=\"unauthorized_refused\"", static_cast<double>(j.unauthorized));
+  sample("polder_jobs_events_total", "event=\"replayed_submit\"", static_cast<double>(j.replayed_submits));
   metric("polder_job_record_writes_total", "counter", "Synced batches of job records (one fsync each).");
   sample("polder_job_record_writes_total", "", static_cast<double>(j.record_writes));
   metric("polder_job_records_written_total", "counter", "Job records written in those batches.");
   sample("polder_job_records_written_total", "", static_cast<double>(j.records_written));
-  sample("polder_jobs_events_total", "event=\"unauthorized_refused\"", static_cast<double>(j.unauthorized));
-  sample("polder_jobs_events_total", "event=\"replayed_submit\"", static_cast<double>(j.replayed_submits));
   metric("polder_reservations_total", "counter", "Reservations asked of other nodes, by outcome.");
   sample("polder_reservations_total", "outcome=\"granted\"", static_cast<double>(j.reservations_granted));
   sample("polder_reservations_total", "outcome=\"refused\"", static_cast<double>(j.reservations_refused));

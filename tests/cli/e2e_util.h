@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -41,6 +42,14 @@ inline RunResult run(const std::string& command) {
   int status = ::pclose(p);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+// A top-level string or integer field of one-line JSON output ("" if absent).
+inline std::string json_field(const std::string& out, const std::string& key) {
+  std::smatch m;
+  std::regex re("\"" + key + "\":(\"([^\"]*)\"|(-?[0-9]+))");
+  if (!std::regex_search(out, m, re)) return "";
+  return m[2].matched ? m[2].str() : m[3].str();
 }
 
 inline std::string read_file(const std::string& path) {

@@ -44,13 +44,6 @@ int set_http(const std::string& dir) {
   return port;
 }
 
-std::string json_field(const std::string& out, const std::string& key) {
-  std::smatch m;
-  std::regex re("\"" + key + "\":(\"([^\"]*)\"|(-?[0-9]+))");
-  if (!std::regex_search(out, m, re)) return "";
-  return m[2].matched ? m[2].str() : m[3].str();
-}
-
 class JobsTest : public EndToEndTest {
  protected:
   // N fully seeded nodes with fast gossip, started and connected.
@@ -143,6 +136,21 @@ TEST_F(JobsTest, SubmitWaitPrintsOutputWithGpuSlotsAndAnyNodeAgrees) {
   EXPECT_NE(metrics.find("polder_jobs{state=\"finished\"} 2"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("polder_consensus_decision_seconds_count"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("polder_gpus{type=\"H100\",use=\"free\"} 2"), std::string::npos) << metrics;
+  // Prometheus text format: every sample belongs to the family of the last
+  // `# TYPE` line (histograms add _bucket/_sum/_count), and no family twice.
+  std::istringstream lines(metrics);
+  std::string family;
+  std::set<std::string> families;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("# TYPE ", 0) == 0) {
+      family = line.substr(7, line.find(' ', 7) - 7);
+      EXPECT_TRUE(families.insert(family).second) << family << " declared twice";
+    } else if (!line.empty() && line[0] != '#') {
+      std::string name = line.substr(0, line.find_first_of("{ "));
+      bool ok = name == family || name == family + "_bucket" || name == family + "_sum" || name == family + "_count";
+      EXPECT_TRUE(ok) << "sample " << name << " under family " << family;
+    }
+  }
   auto health = http.Get("/healthz");
   ASSERT_TRUE(health);
   EXPECT_EQ(health->status, 200);

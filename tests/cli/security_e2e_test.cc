@@ -49,13 +49,6 @@ double metric(int port, const std::string& sample) {
   return std::stod(res->body.substr(p + sample.size() + 2));
 }
 
-std::string json_field(const std::string& out, const std::string& key) {
-  std::smatch m;
-  std::regex re("\"" + key + "\":(\"([^\"]*)\"|(-?[0-9]+))");
-  if (!std::regex_search(out, m, re)) return "";
-  return m[2].matched ? m[2].str() : m[3].str();
-}
-
 class SecurityTest : public EndToEndTest {
  protected:
   // Two seeded nodes a, b with fast gossip, not started yet; `extra_a` is
