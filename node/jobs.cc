@@ -1102,6 +1102,15 @@ void JobManager::report_lost(Record& r, const std::string& why, std::int64_t wal
   apply_update(v, wall_us);
 }
 
+// An attempt placed here that never started (its lease was not granted):
+// give its capacity back and report it lost, so the next attempt is placed.
+void JobManager::abandon_unstarted(Record& r, const std::string& why, std::int64_t wall_us) {
+  (void)table_.release(scheduler::ReservationId{r.reservation});
+  capacity_changed_ = true;
+  report_lost(r, "attempt " + std::to_string(r.view.attempt) + " was not started on " + d_.config->name + ": " + why,
+              wall_us);
+}
+
 // ---- leases ----------------------------------------------------------------------
 
 Duration JobManager::lease_duration() const { return std::chrono::milliseconds(d_.config->jobs_lease_ms); }
@@ -1233,11 +1242,8 @@ void JobManager::on_heartbeat_ack(const NodeId& from, const JobMessage& m, Insta
       if (lease.started) {
         executor_.kill(v.job_id, v.attempt);
       } else {
-        (void)table_.release(scheduler::ReservationId{r.reservation});
-        capacity_changed_ = true;
         exec_leases_.erase(el);
-        report_lost(r, "attempt " + std::to_string(v.attempt) + " was not started on " + d_.config->name +
-                           ": a replica refused its lease (the job moved on)", wall_us);
+        abandon_unstarted(r, "a replica refused its lease (the job moved on)", wall_us);
       }
       continue;
     }
@@ -1273,11 +1279,7 @@ void JobManager::check_exec_leases(Instant now, std::int64_t wall_us) {
     exec_leases_.erase(id);
     auto it = jobs_.find(id);
     if (it == jobs_.end()) continue;
-    (void)table_.release(scheduler::ReservationId{it->second.reservation});
-    capacity_changed_ = true;
-    report_lost(it->second, "attempt " + std::to_string(it->second.view.attempt) + " was not started on " +
-                                d_.config->name + ": no majority of the replicas granted its lease",
-                wall_us);
+    abandon_unstarted(it->second, "no majority of the replicas granted its lease", wall_us);
   }
   if (renew.empty() || now - last_heartbeat_ < lease_duration() / 6) return;
   last_heartbeat_ = now;

@@ -261,6 +261,7 @@ class JobManager {
   void launch(Record& r, ExecLease& lease, Instant now, std::int64_t wall_us);
   void check_exec_leases(Instant now, std::int64_t wall_us);
   void report_lost(Record& r, const std::string& why, std::int64_t wall_us);
+  void abandon_unstarted(Record& r, const std::string& why, std::int64_t wall_us);
 
   // Outbox (sent by flush(), after the write).
   void send(const NodeId& to, JobMessage message) { out_peer_.emplace_back(to, std::move(message)); }

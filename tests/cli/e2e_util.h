@@ -170,6 +170,16 @@ inline void set_members(const std::string& dir, const std::vector<std::string>& 
   std::ofstream(dir + "/polderd.toml", std::ios::trunc) << t;
 }
 
+// Serves HTTP (metrics, health, dashboard) on a free loopback port; returns it.
+inline int set_http(const std::string& dir) {
+  std::string t = read_file(dir + "/polderd.toml");
+  t = std::regex_replace(t, std::regex("\n#? ?http_listen = [^\n]*"), "");
+  int port = testing::free_tcp_port();
+  t.replace(t.find("[network]\n"), 10, "[network]\nhttp_listen = \"127.0.0.1:" + std::to_string(port) + "\"\n");
+  std::ofstream(dir + "/polderd.toml", std::ios::trunc) << t;
+  return port;
+}
+
 // True once every node in `dirs` reports `peers` reachable peers.
 inline bool all_reach(EndToEndTest* t, const std::vector<std::string>& dirs, int peers, std::chrono::seconds within);
 

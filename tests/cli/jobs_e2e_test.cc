@@ -34,16 +34,6 @@ void set_cpus(const std::string& dir, int cpus) {
   std::ofstream(dir + "/polderd.toml", std::ios::trunc) << t;
 }
 
-// Serves HTTP (metrics, health, dashboard) on a free loopback port; returns it.
-int set_http(const std::string& dir) {
-  std::string t = read_file(dir + "/polderd.toml");
-  t = std::regex_replace(t, std::regex("\n#? ?http_listen = [^\n]*"), "");
-  int port = testing::free_tcp_port();
-  t.replace(t.find("[network]\n"), 10, "[network]\nhttp_listen = \"127.0.0.1:" + std::to_string(port) + "\"\n");
-  std::ofstream(dir + "/polderd.toml", std::ios::trunc) << t;
-  return port;
-}
-
 class JobsTest : public EndToEndTest {
  protected:
   // N fully seeded nodes with fast gossip, started and connected.

@@ -30,15 +30,6 @@ void replace_in(const std::string& path, const std::string& from, const std::str
   std::ofstream(path, std::ios::trunc) << t;
 }
 
-int set_http(const std::string& dir) {
-  std::string t = read_file(dir + "/polderd.toml");
-  t = std::regex_replace(t, std::regex("\n#? ?http_listen = [^\n]*"), "");
-  int port = testing::free_tcp_port();
-  t.replace(t.find("[network]\n"), 10, "[network]\nhttp_listen = \"127.0.0.1:" + std::to_string(port) + "\"\n");
-  std::ofstream(dir + "/polderd.toml", std::ios::trunc) << t;
-  return port;
-}
-
 // The value of one Prometheus sample, or -1.
 double metric(int port, const std::string& sample) {
   httplib::Client http("127.0.0.1", port);
