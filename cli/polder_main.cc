@@ -9,6 +9,8 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <cerrno>
 #include <optional>
 #include <iostream>
 #include <thread>
@@ -20,6 +22,7 @@
 #include "gossip/vivaldi.h"
 #include "node/rpc_client.h"
 #include "protocol/revocation.h"
+#include "protocol/invitation.h"
 
 namespace {
 
@@ -625,6 +628,78 @@ int cmd_revoke(const Options& o, const std::string& key_text, const std::string&
   return kExitOk;
 }
 
+// Asks the node for an invitation of KEY (operator OPERATOR, valid for
+// EXPIRES): the request is signed with this CLI's key, which must be an
+// admin of the node; the node, a member, signs the invitation itself,
+// spreads it to every member, and returns it; we write it to `out_path`
+// (or stdout) for the new node's `polderd run --invitation FILE`.
+int cmd_invite(const Options& o, const std::string& key_text, const std::string& operator_name,
+               const std::string& expires_text, const std::string& out_path) {
+  auto invitee = polder::NodeId::from_hex(key_text);
+  if (!invitee) {
+    return fail(o, polder::invalid_argument("invite: --key \"" + key_text + "\" is not a key: " +
+                                            invitee.status().message()), kExitUsage);
+  }
+  auto seconds = polder::node::parse_duration_s(expires_text);
+  if (!seconds) return fail(o, polder::invalid_argument("invite: --expires: " + seconds.status().message()), kExitUsage);
+  if (operator_name.empty() || operator_name.size() > polder::Invitation::kOperatorMaxBytes) {
+    return fail(o, polder::invalid_argument("invite: --operator must be 1.." +
+                                            std::to_string(polder::Invitation::kOperatorMaxBytes) + " bytes"),
+                kExitUsage);
+  }
+  if (o.config_path.empty()) {
+    return fail(o, polder::invalid_argument("no client config: pass --config DIR/client.toml or set POLDER_CONFIG"),
+                kExitUsage);
+  }
+  auto cfg = polder::node::load_client_config(o.config_path);
+  if (!cfg) return fail(o, cfg.status(), kExitUsage);
+  auto key = polder::Identity::load(cfg->key_file);
+  if (!key) return fail(o, polder::Status(key.status().code(), "client key: " + key.status().message()), kExitUsage);
+  auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::system_clock::now().time_since_epoch()).count();
+  polder::Invitation asked;
+  asked.invitee = *invitee;
+  asked.operator_name = operator_name;
+  asked.issued_at_us = now_us;
+  asked.expires_at_us = now_us + static_cast<std::int64_t>(*seconds) * 1'000'000;
+  auto record = polder::sign_invitation(*key, asked);
+  if (!record) return fail(o, record.status(), kExitUsage);
+  int rc = 0;
+  auto reply = request<polder::SignedRecord>(o, *record, "invite", rc);
+  if (!reply) return rc;
+  auto issued = polder::open_invitation(*reply);
+  if (!issued || issued->invitee != *invitee) {
+    return fail(o, polder::internal_error("the node returned an invitation that does not verify"), kExitNodeError);
+  }
+  std::string text = polder::invitation_file_text(*reply);
+  if (!out_path.empty()) {
+    std::FILE* f = std::fopen(out_path.c_str(), "wx");
+    if (!f) {
+      return fail(o, polder::invalid_argument("invite: cannot create " + out_path + ": " + std::strerror(errno) +
+                                              " (it must not exist yet)"), kExitUsage);
+    }
+    bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+    ok = std::fclose(f) == 0 && ok;
+    if (!ok) return fail(o, polder::internal_error("invite: writing " + out_path + " failed"), kExitUsage);
+  }
+  if (o.json) {
+    json j{{"ok", true}, {"invitee", invitee->hex()}, {"operator", operator_name},
+           {"inviter", reply->author.hex()}, {"inviter_address", issued->inviter_address},
+           {"expires_at_us", issued->expires_at_us}};
+    if (out_path.empty()) j["invitation"] = text.substr(0, text.size() - 1);
+    else j["file"] = out_path;
+    std::cout << j.dump() << "\n";
+  } else if (out_path.empty()) {
+    std::cout << text;
+  } else {
+    std::printf("invitation of %s (operator %s) by %s written to %s; valid until %s. Start the new node with:\n"
+                "  polderd run --config DIR/polderd.toml --invitation %s\n",
+                invitee->short_hex().c_str(), operator_name.c_str(), reply->author.short_hex().c_str(),
+                out_path.c_str(), time_text(issued->expires_at_us).c_str(), out_path.c_str());
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -681,6 +756,14 @@ int main(int argc, char** argv) {
                 "([federation] founders) and an admin of the node; every member refuses the key from then on");
   revoke->add_option("key", revoke_key, "The key to revoke (64 hex digits)")->required();
   revoke->add_option("--reason", revoke_reason, "Why, for the operators' logs (at most 256 bytes)");
+  std::string invite_key, invite_operator, invite_expires = "24h", invite_out;
+  auto* invite = app.add_subcommand(
+      "invite", "Invite a new node into the federation: this node (a member) signs an invitation of KEY and spreads "
+                "it to every member; needs an admin key of the node. Prints the invitation, or writes it to --out");
+  invite->add_option("--key", invite_key, "The new node's key (64 hex digits: `polderd init` prints it)")->required();
+  invite->add_option("--operator", invite_operator, "The operator the new node belongs to")->required();
+  invite->add_option("--expires", invite_expires, "Use it within this long (90s, 30m, 24h, 7d)")->capture_default_str();
+  invite->add_option("-o,--out", invite_out, "Write the invitation to this file (must not exist)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -697,5 +780,6 @@ int main(int argc, char** argv) {
   if (*cancel) return cmd_cancel(o, job_id_text);
   if (*list) return cmd_list(o, state_filter, node_filter);
   if (*revoke) return cmd_revoke(o, revoke_key, revoke_reason);
+  if (*invite) return cmd_invite(o, invite_key, invite_operator, invite_expires, invite_out);
   return kExitUsage;
 }

@@ -93,7 +93,8 @@ Daemon::Daemon(NodeConfig config, Identity identity, std::unique_ptr<Clock> cloc
 
 Daemon::~Daemon() = default;
 
-Result<std::unique_ptr<Daemon>> Daemon::start(const NodeConfig& config, std::unique_ptr<Clock> clock) {
+Result<std::unique_ptr<Daemon>> Daemon::start(const NodeConfig& config, std::unique_ptr<Clock> clock,
+                                              const std::string& invitation_file) {
   auto identity = Identity::load(config.key_file);
   if (!identity) return Status(identity.status().code(), "node key: " + identity.status().message());
   std::unique_ptr<Daemon> d(new Daemon(config, std::move(*identity), std::move(clock)));
@@ -102,8 +103,11 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const NodeConfig& config, std::uni
   if (!storage) return storage.status();
   d->storage_ = std::move(*storage);
   POLDER_RETURN_IF_ERROR(check_data_dir_owner(*d->storage_, d->id(), config.data_dir));
-  d->revocations_ = std::make_unique<RevocationList>(config.founders);
+  // The own invitation first: it may name members and founders.
+  POLDER_RETURN_IF_ERROR(d->load_own_invitation(invitation_file));
+  d->revocations_ = std::make_unique<RevocationList>(d->config_.founders);
   POLDER_RETURN_IF_ERROR(d->load_revocations());
+  POLDER_RETURN_IF_ERROR(d->load_invitations());
 
   TransportOptions topts;
   topts.listen = config.listen;
@@ -116,12 +120,17 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const NodeConfig& config, std::uni
   if (!transport) return transport.status();
   d->transport_ = std::move(*transport);
 
-  for (const auto& key : config.members) d->transport_->allow_peer(key);
+  for (const auto& key : d->config_.members) d->transport_->allow_peer(key);
+  for (const auto* entry : d->invitations_->entries()) {
+    d->transport_->allow_peer(entry->invitation.invitee);
+    if (!entry->redeemed) continue;
+    if (const auto& old_key = entry->invitation.replaces; old_key && *old_key != d->id()) d->cut_off(*old_key);
+  }
   for (const auto& key : config.authorized_keys) d->transport_->allow_client(key);
   for (const auto& record : d->revocations_->records()) {
     if (auto r = open_revocation(record)) d->cut_off(r->revoked);
   }
-  for (const auto& seed : config.seeds) {
+  for (const auto& seed : d->config_.seeds) {
     if (seed.key == d->id() || d->revocations_->revoked(seed.key)) continue;
     POLDER_RETURN_IF_ERROR(d->transport_->connect_peer(seed.key, seed.address));
   }
@@ -144,8 +153,8 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const NodeConfig& config, std::uni
   }
   spdlog::info("node {} ({}) listening for peers on {} and clients on {}; {} seed peer(s), {} member key(s), "
                "{} client key(s); gossip incarnation {}",
-               config.name, d->id().short_hex(), config.listen, config.client_listen, config.seeds.size(),
-               config.members.size(), config.authorized_keys.size(), d->gossip_->incarnation());
+               config.name, d->id().short_hex(), config.listen, config.client_listen, d->config_.seeds.size(),
+               d->config_.members.size() + d->invitations_->size(), config.authorized_keys.size(), d->gossip_->incarnation());
   return d;
 }
 
@@ -407,6 +416,17 @@ std::string Daemon::metrics_text() const {
   sample("polder_revocations_total", "outcome=\"refused\"", static_cast<double>(revocations_->counters().refused));
   metric("polder_revoked_keys", "gauge", "Keys this node holds revoked.");
   sample("polder_revoked_keys", "", static_cast<double>(revocations_->size()));
+  metric("polder_invitations_total", "counter", "Invitation records received or issued, by outcome.");
+  {
+    const auto& c = invitations_->counters();
+    sample("polder_invitations_total", "outcome=\"accepted\"", static_cast<double>(c.accepted));
+    sample("polder_invitations_total", "outcome=\"duplicate\"", static_cast<double>(c.duplicates));
+    sample("polder_invitations_total", "outcome=\"refused\"", static_cast<double>(c.refused));
+    sample("polder_invitations_total", "outcome=\"redeemed\"", static_cast<double>(c.redeemed));
+    sample("polder_invitations_total", "outcome=\"expired\"", static_cast<double>(c.expired));
+  }
+  metric("polder_invited_keys", "gauge", "Keys this node admits by invitation (redeemed or still valid).");
+  sample("polder_invited_keys", "", static_cast<double>(invitations_->size()));
   metric("polder_codec_messages_total", "counter", "Envelopes decoded, rejected, or of an unknown (newer) type.");
   sample("polder_codec_messages_total", "result=\"decoded\"", static_cast<double>(codec_.counters().decoded));
   sample("polder_codec_messages_total", "result=\"rejected\"", static_cast<double>(codec_.counters().rejected));
@@ -473,6 +493,7 @@ Status Daemon::turn(Instant now) {
   jobs_->tick(now, clock_->wall_us());
   lift_expired_bans(now);
   push_revocations_now_and_then(now);
+  expire_invitations(now);
   publish_own_record(now);
   publish_snapshot(now);
   POLDER_RETURN_IF_ERROR(gossip_host_->flush(clock_->wall_us()));
@@ -568,6 +589,7 @@ void Daemon::handle(const Inbound& in) {
     spdlog::debug("ignored a message type this version does not know from {}", in.from.short_hex());
     return;
   }
+  if (in.channel == Channel::kPeer && invitations_->pending(in.from)) redeem_invitation(in.from);
   if (in.channel == Channel::kClient) {
     handle_client(in, std::move(*decoded));
   } else if (auto* g = std::get_if<GossipPayload>(&decoded->payload)) {
@@ -580,6 +602,10 @@ void Daemon::handle(const Inbound& in) {
   } else if (auto* r = std::get_if<SignedRecord>(&decoded->payload); r && r->kind == kRevocationKind) {
     if (Status s = take_revocation(in.from, *r); !s.is_ok()) {
       spdlog::warn("refused a revocation from {}: {}", in.from.short_hex(), s.message());
+    }
+  } else if (r && (r->kind == kInvitationKind || r->kind == kAdmissionKind)) {
+    if (Status s = take_invitation(in.from, *r); !s.is_ok()) {
+      spdlog::warn("refused an invitation from {}: {}", in.from.short_hex(), s.message());
     }
   }
 }
@@ -650,6 +676,7 @@ Status Daemon::take_revocation(const NodeId& from, const SignedRecord& record) {
 
 void Daemon::push_revocations(const NodeId& to) {
   if (to == id() || revocations_->revoked(to)) return;
+  push_invitations(to);
   for (const auto& record : revocations_->records()) {
     if (auto out = codec_.encode(envelope(record, 0))) (void)transport_->send_to_peer(to, *out);
   }
@@ -658,7 +685,9 @@ void Daemon::push_revocations(const NodeId& to) {
 // Anti-entropy: every few seconds one alive member (round robin) gets the
 // whole list, so a node that missed a flood learns it within a few rounds.
 void Daemon::push_revocations_now_and_then(Instant now) {
-  if (revocations_->size() == 0 || now - revocations_pushed_at_ < kRevocationPushEvery) return;
+  if ((revocations_->size() == 0 && invitations_->size() == 0) || now - revocations_pushed_at_ < kRevocationPushEvery) {
+    return;
+  }
   revocations_pushed_at_ = now;
   std::vector<NodeId> alive;
   for (const auto& m : gossip_->members()) {
@@ -685,6 +714,13 @@ void Daemon::handle_client(const Inbound& in, Envelope request) {
       reply_payload = *rec;
     } else {
       reply_payload = ErrorReply{static_cast<std::uint16_t>(s.code()), s.message()};
+    }
+  } else if (auto* inv = std::get_if<SignedRecord>(&request.payload); inv && inv->kind == kInvitationKind) {
+    // `polder invite`: this node signs an invitation an admin asked for.
+    if (auto issued = issue_invitation(in.from, *inv)) {
+      reply_payload = std::move(*issued);
+    } else {
+      reply_payload = ErrorReply{static_cast<std::uint16_t>(issued.status().code()), issued.status().message()};
     }
   } else if (auto* job = std::get_if<JobMessage>(&request.payload)) {
     jobs_->on_client(ClientRef{in.routing_id, request.message_id}, in.from, std::move(*job), clock_->now(),

@@ -25,6 +25,7 @@
 #include "node/http_server.h"
 #include "node/jobs.h"
 #include "node/rate_limit.h"
+#include "node/invitations.h"
 #include "node/revocations.h"
 #include "node/storage.h"
 #include "node/transport.h"
@@ -34,7 +35,10 @@ namespace polder::node {
 
 class Daemon {
  public:
-  static Result<std::unique_ptr<Daemon>> start(const NodeConfig& config, std::unique_ptr<Clock> clock);
+  // `invitation_file`: `polderd run --invitation FILE` (node/invitations.h);
+  // empty: none, or the one stored by an earlier run.
+  static Result<std::unique_ptr<Daemon>> start(const NodeConfig& config, std::unique_ptr<Clock> clock,
+                                               const std::string& invitation_file = "");
   ~Daemon();
 
   // Serves until `stop` is true. Returns the reason it stopped abnormally.
@@ -70,6 +74,18 @@ class Daemon {
   void cut_off(const NodeId& key);
   void push_revocations(const NodeId& to);
   void push_revocations_now_and_then(Instant now);
+  // Invitations (node/invitations.h, node/daemon_invitations.cc).
+  bool is_member(const NodeId& key) const;
+  Status load_own_invitation(const std::string& invitation_file);
+  Status load_invitations();
+  Status store_invitation(const NodeId& invitee);
+  std::optional<SignedRecord> invitation_to_send(const NodeId& invitee) const;
+  Status take_invitation(const NodeId& from, const SignedRecord& record);
+  void retire_rotated_key(const Invitation& rotation);
+  void redeem_invitation(const NodeId& invitee);
+  void expire_invitations(Instant now);
+  void push_invitations(const NodeId& to);
+  Result<SignedRecord> issue_invitation(const NodeId& client, const SignedRecord& request);
   void handle_client(const Inbound& in, Envelope request);
   void on_gossip_event(const CoreEvent& event);
   void connect_to_member(const NodeId& id);
@@ -97,6 +113,9 @@ class Daemon {
   std::unique_ptr<RevocationList> revocations_;
   Instant revocations_pushed_at_;
   std::size_t revocations_push_next_ = 0;  // round robin over the alive members
+  std::unique_ptr<InvitationList> invitations_;
+  std::set<NodeId> founding_members_;  // [federation] members (+ seeds, + the own invitation's)
+  Instant invitations_expired_at_;
 };
 
 }  // namespace polder::node

@@ -156,7 +156,7 @@ int run_init(const InitArgs& a) {
   return kExitOk;
 }
 
-int run_daemon(const std::string& config_path) {
+int run_daemon(const std::string& config_path, const std::string& invitation_file) {
   auto cfg = polder::node::load_node_config(config_path);
   if (!cfg) {
     std::cerr << "polderd: invalid config: " << cfg.status().message() << "\n";
@@ -165,7 +165,7 @@ int run_daemon(const std::string& config_path) {
   setup_logging(*cfg);
   install_signal_handlers();
   spdlog::info("polderd {} starting with config {}", POLDER_VERSION, config_path);
-  auto daemon = polder::node::Daemon::start(*cfg, std::make_unique<polder::node::SystemClock>());
+  auto daemon = polder::node::Daemon::start(*cfg, std::make_unique<polder::node::SystemClock>(), invitation_file);
   if (!daemon) {
     spdlog::error("cannot start: {}", daemon.status().to_string());
     return kExitFailure;
@@ -198,6 +198,11 @@ int main(int argc, char** argv) {
   std::string config_path;
   auto* run_cmd = app.add_subcommand("run", "Run the node until SIGTERM/SIGINT");
   run_cmd->add_option("--config", config_path, "Path to polderd.toml")->required();
+  std::string invitation_file;
+  run_cmd->add_option("--invitation", invitation_file,
+                      "Join with this invitation (written by `polder invite` at a member): admits the inviter and "
+                      "the federation it names; needed on the first run only")
+      ->check(CLI::ExistingFile);
 
   try {
     app.parse(argc, argv);
@@ -206,5 +211,5 @@ int main(int argc, char** argv) {
     return rc == 0 ? kExitOk : kExitUsage;
   }
   if (*init_cmd) return run_init(init);
-  return run_daemon(config_path);
+  return run_daemon(config_path, invitation_file);
 }

@@ -1,5 +1,6 @@
 #include "protocol/codec.h"
 #include "protocol/revocation.h"
+#include "protocol/invitation.h"
 
 #include <capnp/message.h>
 #include <capnp/serialize.h>
@@ -605,6 +606,71 @@ Result<Revocation> read_revocation(wire::Revocation::Reader b) {
 
 Result<Revocation> decode_revocation(std::span<const std::uint8_t> bytes, const CodecLimits& limits) {
   return read_message<wire::Revocation, Revocation>(bytes, limits, "revocation", read_revocation);
+}
+
+Result<Bytes> encode_invitation(const Invitation& invitation, const CodecLimits& limits) {
+  capnp::MallocMessageBuilder message;
+  auto b = message.initRoot<wire::Invitation>();
+  b.setInvitee(as_data(invitation.invitee.span()));
+  b.setOperator(invitation.operator_name);
+  b.setIssuedAtUs(invitation.issued_at_us);
+  b.setExpiresAtUs(invitation.expires_at_us);
+  b.setInviterAddress(invitation.inviter_address);
+  auto members = b.initMembers(static_cast<unsigned>(invitation.members.size()));
+  for (unsigned i = 0; i < invitation.members.size(); ++i) members.set(i, as_data(invitation.members[i].span()));
+  auto founders = b.initFounders(static_cast<unsigned>(invitation.founders.size()));
+  for (unsigned i = 0; i < invitation.founders.size(); ++i) founders.set(i, as_data(invitation.founders[i].span()));
+  if (invitation.replaces) b.setReplaces(as_data(invitation.replaces->span()));
+  return finish(message, limits);
+}
+
+namespace {
+Result<std::vector<NodeId>> node_id_list(capnp::List<capnp::Data>::Reader list, const char* field) {
+  if (list.size() > Invitation::kListMax) {
+    return invalid_argument(std::string(field) + ": more than " + std::to_string(Invitation::kListMax) + " keys");
+  }
+  std::vector<NodeId> out;
+  out.reserve(list.size());
+  for (auto d : list) {
+    auto id = to_node_id(d, field);
+    if (!id) return id.status();
+    out.push_back(*id);
+  }
+  return out;
+}
+
+Result<Invitation> read_invitation(wire::Invitation::Reader b) {
+  Invitation i;
+  auto invitee = to_node_id(b.getInvitee(), "invitee");
+  if (!invitee) return invitee.status();
+  i.invitee = *invitee;
+  i.operator_name = to_string(b.getOperator());
+  i.issued_at_us = b.getIssuedAtUs();
+  i.expires_at_us = b.getExpiresAtUs();
+  i.inviter_address = to_string(b.getInviterAddress());
+  auto members = node_id_list(b.getMembers(), "invitation members");
+  if (!members) return members.status();
+  i.members = std::move(*members);
+  auto founders = node_id_list(b.getFounders(), "invitation founders");
+  if (!founders) return founders.status();
+  i.founders = std::move(*founders);
+  if (b.hasReplaces()) {
+    auto replaces = to_node_id(b.getReplaces(), "replaced key");
+    if (!replaces) return replaces.status();
+    i.replaces = *replaces;
+  }
+  if (i.operator_name.empty() || i.operator_name.size() > Invitation::kOperatorMaxBytes) {
+    return invalid_argument("invitation operator must be 1.." + std::to_string(Invitation::kOperatorMaxBytes) +
+                            " bytes");
+  }
+  if (i.inviter_address.size() > Invitation::kAddressMaxBytes) return invalid_argument("invitation address too long");
+  if (i.expires_at_us <= i.issued_at_us) return invalid_argument("invitation expires before it was issued");
+  return i;
+}
+}  // namespace
+
+Result<Invitation> decode_invitation(std::span<const std::uint8_t> bytes, const CodecLimits& limits) {
+  return read_message<wire::Invitation, Invitation>(bytes, limits, "invitation", read_invitation);
 }
 
 Result<Bytes> encode_job_message(const JobMessage& message_value, const CodecLimits& limits) {

@@ -87,7 +87,7 @@ struct ErrorReply {
 # signature = Ed25519(author, "polder-record-v1" || author || kind (LE16) || body)
 struct SignedRecord {
   author @0 :Data;      # 32-byte Ed25519 public key
-  kind @1 :UInt16;      # RecordKind: 1 = NodeRecord, 2 = JobSpec, 3 = Revocation
+  kind @1 :UInt16;      # RecordKind: 1 = NodeRecord, 2 = JobSpec, 3 = Revocation, 4 = Invitation, 5 = Admission
   body @2 :Data;        # a Cap'n Proto message of that kind
   signature @3 :Data;   # 64 bytes
 }
@@ -98,6 +98,22 @@ struct Revocation {
   revoked @0 :Data;      # 32-byte key (node or CLI)
   issuedAtUs @1 :Int64;  # wall-clock µs at signing
   reason @2 :Text;       # for operators; at most 256 bytes
+}
+
+# "This key may join the federation" (issue 8): the body of a SignedRecord
+# of kind 4, signed by a member node (its inviter). Every member checks it
+# before admitting the key (node/invitations.h). Kind 5 (an admission) is a
+# SignedRecord whose body is an encoded kind-4 SignedRecord: its author, a
+# member, attests that the invitee joined before the invitation expired.
+struct Invitation {
+  invitee @0 :Data;          # 32-byte key of the new node
+  operator @1 :Text;         # the operator the new node belongs to (its records must say so)
+  issuedAtUs @2 :Int64;
+  expiresAtUs @3 :Int64;     # unused after this, it admits no one
+  inviterAddress @4 :Text;   # where the invitee dials its inviter (the record's author)
+  members @5 :List(Data);    # the inviter's founding members, so the invitee admits them
+  founders @6 :List(Data);   # the inviter's [federation] founders
+  replaces @7 :Data;         # key rotation: the key this one replaces (= the signer); empty otherwise
 }
 
 # A node's capacity and whereabouts, gossiped signed by the node itself.

@@ -33,12 +33,19 @@ tn_addr() { [[ ! -f "$TESTNET_DIR/netns" ]] || awk -v n="$1" '$1 == "node" && $2
 # testnet has them; `ip netns exec` execs, so the pid is polderd's).
 tn_start() {
   local node=$1 ns
+  local -a extra=()
   ns=$(tn_netns "$node")
+  # An invited node joins with its invitation once; polderd stores it, so later starts need none.
+  if [[ -f "$TESTNET_DIR/$node/invitation" ]]; then
+    mv "$TESTNET_DIR/$node/invitation" "$TESTNET_DIR/$node/invitation.used"
+    extra=(--invitation "$TESTNET_DIR/$node/invitation.used")
+  fi
   if [[ -n "$ns" ]]; then
-    ip netns exec "$ns" "$BUILD/polderd" run --config "$TESTNET_DIR/$node/polderd.toml" \
+    ip netns exec "$ns" "$BUILD/polderd" run --config "$TESTNET_DIR/$node/polderd.toml" "${extra[@]}" \
       >> "$TESTNET_DIR/$node/polderd.log" 2>&1 &
   else
-    "$BUILD/polderd" run --config "$TESTNET_DIR/$node/polderd.toml" >> "$TESTNET_DIR/$node/polderd.log" 2>&1 &
+    "$BUILD/polderd" run --config "$TESTNET_DIR/$node/polderd.toml" "${extra[@]}" \
+      >> "$TESTNET_DIR/$node/polderd.log" 2>&1 &
   fi
   echo $! > "$TESTNET_DIR/$node/pid"
 }

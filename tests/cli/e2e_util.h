@@ -62,12 +62,18 @@ inline std::string read_file(const std::string& path) {
 // A polderd process, killed (TERM, then KILL) when the test ends.
 class Daemon {
  public:
-  Daemon(const std::string& config, const std::string& log) {
+  // `extra`: more arguments of `polderd run` (e.g. --invitation FILE).
+  Daemon(const std::string& config, const std::string& log, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args{"polderd", "run", "--config", config};
+    args.insert(args.end(), extra.begin(), extra.end());
     pid_ = ::fork();
     if (pid_ == 0) {
       FILE* f = std::freopen(log.c_str(), "w", stderr);
       (void)f;
-      ::execl((kBin + "/polderd").c_str(), "polderd", "run", "--config", config.c_str(), nullptr);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv((kBin + "/polderd").c_str(), argv.data());
       ::_exit(127);
     }
   }

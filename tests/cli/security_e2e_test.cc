@@ -353,5 +353,80 @@ TEST_F(SecurityTest, ARevokedNodeIsCutOffEverywhereAndStaysOutAfterARestart) {
   EXPECT_NE(member_state(this, dirs_[1], "c").first, "alive") << after;
 }
 
+// Admission by invitation: a and b found the federation; a's operator
+// invites c's key; c joins with the file alone and every member admits it.
+// A forged invitation, one for another key, and an expired one are refused
+// (by the joiner at start, and an unused one is forgotten by the members).
+TEST_F(SecurityTest, ANewNodeJoinsOnlyWithAValidInvitationAndExpiredOrForgedOnesAreRefused) {
+  start();
+  std::string c = init_node("c"), d = init_node("d");
+  set_fast_gossip(c);
+  set_fast_gossip(d);
+  dirs_.push_back(c);
+  const std::string c_key = key_of(c), d_key = key_of(d);
+
+  // Bad requests: not a key, an existing member, a non-admin... change nothing.
+  EXPECT_EQ(polder(dirs_[0], "invite --key nothex --operator op-c").exit_code, 2);
+  auto member = polder(dirs_[0], "invite --key " + key_of(dirs_[1]) + " --operator op-b");
+  EXPECT_NE(member.exit_code, 0);
+  EXPECT_NE(member.output.find("already a member"), std::string::npos) << member.output;
+
+  // An invitation that expires unused: a forgets it, and d cannot join with it.
+  auto soon = polder(dirs_[0], "invite --key " + d_key + " --operator op-d --expires 1s --out " + d + "/inv");
+  ASSERT_EQ(soon.exit_code, 0) << soon.output;
+  bool forgotten = false;
+  for (auto end = std::chrono::steady_clock::now() + 10s; std::chrono::steady_clock::now() < end && !forgotten;) {
+    forgotten = metric(http_a_, "polder_invitations_total{outcome=\"expired\"}") == 1;
+    if (!forgotten) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(forgotten) << logs();
+  EXPECT_NE(read_file(dirs_[0] + "/polderd.log").find("invitation of key " + d_key.substr(0, 12) + " expired unused"),
+            std::string::npos);
+  {
+    Daemon late(d + "/polderd.toml", d + "/polderd.log", {"--invitation", d + "/inv"});
+    EXPECT_EQ(late.wait_exit(10s), 1);
+    EXPECT_NE(read_file(d + "/polderd.log").find("expired at"), std::string::npos) << read_file(d + "/polderd.log");
+  }
+
+  // c's invitation, then two bad copies of it: one with a flipped signature
+  // digit, and d's key trying c's invitation.
+  auto ok = polder(dirs_[0], "invite --key " + c_key + " --operator op-c --expires 1h --out " + c + "/inv");
+  ASSERT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_NE(ok.output.find("polderd run --config DIR/polderd.toml --invitation"), std::string::npos) << ok.output;
+  std::string text = read_file(c + "/inv");
+  std::string forged = text;
+  char& digit = forged[forged.size() - 10];
+  digit = digit == '0' ? '1' : '0';
+  std::ofstream(c + "/forged") << forged;
+  {
+    Daemon bad(c + "/polderd.toml", c + "/polderd-forged.log", {"--invitation", c + "/forged"});
+    EXPECT_EQ(bad.wait_exit(10s), 1);
+    EXPECT_NE(read_file(c + "/polderd-forged.log").find("signature"), std::string::npos)
+        << read_file(c + "/polderd-forged.log");
+  }
+  {
+    Daemon other(d + "/polderd.toml", d + "/polderd-other.log", {"--invitation", c + "/inv"});
+    EXPECT_EQ(other.wait_exit(10s), 1);
+    EXPECT_NE(read_file(d + "/polderd-other.log").find("not this node's key"), std::string::npos)
+        << read_file(d + "/polderd-other.log");
+  }
+
+  // The real one: c dials a (named in the invitation), and a and b admit it.
+  daemons_.push_back(std::make_unique<Daemon>(c + "/polderd.toml", c + "/polderd.log",
+                                              std::vector<std::string>{"--invitation", c + "/inv"}));
+  ASSERT_TRUE(all_reach(this, dirs_, 2, 30s)) << logs();
+  const std::string b_log = read_file(dirs_[1] + "/polderd.log");
+  EXPECT_NE(b_log.find("admitted key " + c_key.substr(0, 12) + " (operator op-c) invited by " +
+                       key_of(dirs_[0]).substr(0, 12)),
+            std::string::npos)
+      << b_log;
+  EXPECT_EQ(polder(c, "submit --wait -- true").exit_code, 0) << logs();
+
+  // c restarts without the file: it kept its invitation, and is let in again.
+  ASSERT_EQ(daemons_[2]->terminate(10s), 0);
+  daemons_[2] = std::make_unique<Daemon>(c + "/polderd.toml", c + "/polderd-2.log");
+  ASSERT_TRUE(all_reach(this, dirs_, 2, 30s)) << logs() << read_file(c + "/polderd-2.log");
+}
+
 }  // namespace
 }  // namespace polder
