@@ -190,7 +190,11 @@ Status Daemon::start_gossip() {
   if (!config) return config.status();
   gossip::GossipOptions options;
   options.config = *config;
-  options.verifier = std::make_shared<Ed25519RecordVerifier>();
+  options.verifier = std::make_shared<Ed25519RecordVerifier>([this](const NodeId& key) -> std::optional<std::string> {
+    const auto* entry = invitations_ ? invitations_->find(key) : nullptr;
+    if (!entry) return std::nullopt;
+    return entry->invitation.operator_name;
+  });
   options.admit = [this](const NodeId& key) { return transport_->peer_allowed(key); };
   for (const auto& seed : config_.seeds) {
     if (seed.key != id()) options.initial_members.emplace_back(seed.key, nullptr);

@@ -22,6 +22,12 @@ Result<std::shared_ptr<const gossip::VerifiedRecord>> Ed25519RecordVerifier::ver
       record->sequence != header.sequence) {
     return invalid_argument("record header changed between peek and verify");
   }
+  if (bound_operator_) {
+    if (auto bound = bound_operator_(record->node_id); bound && *bound != record->operator_name) {
+      return permission_denied("record of " + record->node_id.short_hex() + " claims operator \"" +
+                               record->operator_name + "\"; its invitation names \"" + *bound + "\"");
+    }
+  }
   auto verified = std::make_shared<gossip::VerifiedRecord>();
   verified->header = header;
   verified->bytes.assign(bytes.begin(), bytes.end());

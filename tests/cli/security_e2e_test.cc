@@ -411,7 +411,16 @@ TEST_F(SecurityTest, ANewNodeJoinsOnlyWithAValidInvitationAndExpiredOrForgedOnes
         << read_file(d + "/polderd-other.log");
   }
 
-  // The real one: c dials a (named in the invitation), and a and b admit it.
+  // The real one, but c's config says another operator than its invitation:
+  // its own record would be refused everywhere, so it does not start.
+  {
+    Daemon mislabelled(c + "/polderd.toml", c + "/polderd-op.log", {"--invitation", c + "/inv"});
+    EXPECT_EQ(mislabelled.wait_exit(10s), 1);
+    EXPECT_NE(read_file(c + "/polderd-op.log").find("its invitation names \"op-c\""), std::string::npos)
+        << read_file(c + "/polderd-op.log");
+  }
+  replace_in(c + "/polderd.toml", "operator = \"default\"", "operator = \"op-c\"");
+  // c dials a (named in the invitation), and a and b admit it.
   daemons_.push_back(std::make_unique<Daemon>(c + "/polderd.toml", c + "/polderd.log",
                                               std::vector<std::string>{"--invitation", c + "/inv"}));
   ASSERT_TRUE(all_reach(this, dirs_, 2, 30s)) << logs();
