@@ -82,7 +82,7 @@ Status CoreHost::flush(std::int64_t wall_us) {
     }
     Envelope env;
     env.sender = self_;
-    env.message_id = next_message_id_++;
+    env.message_id = shared_message_ids_ ? ++*shared_message_ids_ : next_message_id_++;
     env.timestamp_us = wall_us;
     env.payload = wrap_(std::move(m.bytes));
     auto bytes = codec_.encode(env);

@@ -49,6 +49,9 @@ class CoreHost {
 
   CoreHost(std::string name, std::unique_ptr<Core> core, NodeId self, Storage& storage, Transport& transport,
            Codec& codec, Wrap wrap, EventSink sink);
+  // Numbers outgoing envelopes from `counter` (shared by every sender of
+  // this node, so peers' replay windows see one increasing sequence).
+  void use_message_ids(std::uint64_t* counter) { shared_message_ids_ = counter; }
 
   // A message for this core from authenticated peer `from`.
   void deliver(const NodeId& from, std::span<const std::uint8_t> bytes, Instant now);
@@ -86,6 +89,7 @@ class CoreHost {
   std::optional<Instant> wake_at_;
   bool ticked_once_ = false;
   std::uint64_t next_message_id_ = 1;
+  std::uint64_t* shared_message_ids_ = nullptr;  // the daemon's one peer sequence (node/replay_window.h)
   std::uint64_t messages_sent_ = 0;
   bool kill_after_persist_ = false;
 };

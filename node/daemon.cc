@@ -98,6 +98,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const NodeConfig& config, std::uni
   auto identity = Identity::load(config.key_file);
   if (!identity) return Status(identity.status().code(), "node key: " + identity.status().message());
   std::unique_ptr<Daemon> d(new Daemon(config, std::move(*identity), std::move(clock)));
+  d->peer_message_id_ = static_cast<std::uint64_t>(std::max<std::int64_t>(d->clock_->wall_us(), 1));
 
   auto storage = Storage::open(config.data_dir);
   if (!storage) return storage.status();
@@ -208,6 +209,7 @@ Status Daemon::start_gossip() {
       "gossip", std::move(*core), id(), *storage_, *transport_, codec_,
       [](Bytes b) { return Payload(GossipPayload{std::move(b)}); },
       [this](const CoreEvent& e) { on_gossip_event(e); });
+  gossip_host_->use_message_ids(&peer_message_id_);
   auto record = seal_gossiped_record(identity_, own_record());
   if (!record) return record.status();
   Status published;
@@ -231,6 +233,7 @@ Status Daemon::start_consensus() {
       "consensus", std::move(*core), id(), *storage_, *transport_, codec_,
       [](Bytes b) { return Payload(ConsensusPayload{std::move(b)}); },
       [this](const CoreEvent& e) { on_consensus_event(e); });
+  consensus_host_->use_message_ids(&peer_message_id_);
   if (!durable->empty()) spdlog::info("consensus: restored {} acceptor record(s)", durable->size());
   return Status::ok();
 }
@@ -420,6 +423,11 @@ std::string Daemon::metrics_text() const {
   sample("polder_revocations_total", "outcome=\"refused\"", static_cast<double>(revocations_->counters().refused));
   metric("polder_revoked_keys", "gauge", "Keys this node holds revoked.");
   sample("polder_revoked_keys", "", static_cast<double>(revocations_->size()));
+  metric("polder_replays_dropped_total", "counter",
+         "Envelopes dropped as replays: a peer's number seen before or below its window; a client's nonce seen "
+         "before or its time outside the window.");
+  sample("polder_replays_dropped_total", "channel=\"peer\"", static_cast<double>(replays_dropped_peer_));
+  sample("polder_replays_dropped_total", "channel=\"client\"", static_cast<double>(replays_dropped_client_));
   metric("polder_invitations_total", "counter", "Invitation records received or issued, by outcome.");
   {
     const auto& c = invitations_->counters();
@@ -587,6 +595,21 @@ void Daemon::handle(const Inbound& in) {
   if (decoded->sender != in.from) {
     // The envelope claims someone other than the key that authenticated.
     spdlog::warn("dropped a message from {} claiming to be {}", in.from.short_hex(), decoded->sender.short_hex());
+    return;
+  }
+  if (in.channel == Channel::kPeer) {
+    if (!peer_replays_.accept(in.from, decoded->message_id)) {
+      ++replays_dropped_peer_;
+      spdlog::debug("dropped a replayed or stale message {} from {}", decoded->message_id, in.from.short_hex());
+      return;
+    }
+  } else if (Status fresh = client_replays_.accept(in.from, decoded->message_id, decoded->timestamp_us,
+                                                   clock_->wall_us());
+             !fresh.is_ok()) {
+    ++replays_dropped_client_;
+    spdlog::info("refused a request from client {}: {}", in.from.short_hex(), fresh.message());
+    Envelope err = envelope(ErrorReply{static_cast<std::uint16_t>(fresh.code()), fresh.message()}, decoded->message_id);
+    if (auto bytes = codec_.encode(err)) (void)transport_->reply_to_client(in.routing_id, *bytes);
     return;
   }
   if (std::holds_alternative<UnknownPayload>(decoded->payload)) {
@@ -827,7 +850,7 @@ NodeInfo Daemon::info() const {
 Envelope Daemon::envelope(Payload payload, std::uint64_t message_id) const {
   Envelope e;
   e.sender = id();
-  e.message_id = message_id;
+  e.message_id = message_id != 0 ? message_id : ++peer_message_id_;
   e.timestamp_us = clock_->wall_us();
   e.payload = std::move(payload);
   return e;

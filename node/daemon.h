@@ -26,6 +26,7 @@
 #include "node/jobs.h"
 #include "node/rate_limit.h"
 #include "node/invitations.h"
+#include "node/replay_window.h"
 #include "node/revocations.h"
 #include "node/storage.h"
 #include "node/transport.h"
@@ -116,6 +117,13 @@ class Daemon {
   std::unique_ptr<InvitationList> invitations_;
   std::set<NodeId> founding_members_;  // [federation] members (+ seeds, + the own invitation's)
   Instant invitations_expired_at_;
+  // Replay windows (node/replay_window.h). peer_message_id_ numbers every
+  // envelope this node sends to peers; it starts at the wall clock (µs).
+  mutable std::uint64_t peer_message_id_ = 0;
+  PeerReplayGuard peer_replays_;
+  ClientReplayGuard client_replays_;
+  std::uint64_t replays_dropped_peer_ = 0;
+  std::uint64_t replays_dropped_client_ = 0;
 };
 
 }  // namespace polder::node

@@ -1,4 +1,7 @@
-// A free loopback TCP port for a test: bind port 0, read it, close.
+// A free loopback TCP port for a test: bind port 0, read it, close. The
+// kernel may hand the same port out again once it is closed, so a process
+// never gets one port twice (two nodes of one test once got the same
+// client port and one could not start).
 #pragma once
 
 #include <arpa/inet.h>
@@ -6,11 +9,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <mutex>
+#include <set>
 #include <string>
 
 namespace polder::testing {
 
-inline int free_tcp_port() {
+inline int free_tcp_port_once() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -22,6 +27,17 @@ inline int free_tcp_port() {
   int port = ntohs(addr.sin_port);
   ::close(fd);
   return port;
+}
+
+inline int free_tcp_port() {
+  static std::mutex mu;
+  static std::set<int> handed_out;
+  std::lock_guard lock(mu);
+  for (int tries = 0; tries < 1000; ++tries) {
+    int port = free_tcp_port_once();
+    if (port > 0 && handed_out.insert(port).second) return port;
+  }
+  return free_tcp_port_once();
 }
 
 inline std::string loopback_endpoint() { return "tcp://127.0.0.1:" + std::to_string(free_tcp_port()); }
