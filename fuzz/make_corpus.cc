@@ -18,6 +18,7 @@
 #include "protocol/codec.h"
 #include "protocol/identity.h"
 #include "protocol/revocation.h"
+#include "protocol/invitation.h"
 #include "protocol/signed_record.h"
 #include "sim/gossip_records.h"
 
@@ -149,6 +150,21 @@ void protocol_seeds() {
   write("signed_record", "node_record", ok(encode_signed_record(signed_record)));
   const Revocation revocation{id.id(), 1'700'000'000'000'000, "key lost"};
   write("revocation", "valid", ok(encode_revocation(revocation)));
+  Invitation invitation;
+  invitation.invitee = identity_from(8).id();
+  invitation.operator_name = "op-b";
+  invitation.issued_at_us = 1'700'000'000'000'000;
+  invitation.expires_at_us = invitation.issued_at_us + 86'400'000'000;
+  invitation.inviter_address = "tcp://127.0.0.1:7400";
+  invitation.members = {id.id()};
+  write("invitation", "valid", ok(encode_invitation(invitation)));
+  {
+    const SignedRecord signed_invitation = ok(sign_invitation(id, invitation));
+    std::string text = invitation_file_text(signed_invitation);
+    write_text("invitation", "file_text", text);
+    write("invitation", "signed", ok(encode_signed_record(signed_invitation)));
+    write("invitation", "admission", ok(encode_signed_record(ok(sign_admission(identity_from(9), signed_invitation)))));
+  }
   write("signed_record", "revocation", ok(encode_signed_record(ok(sign_revocation(id, revocation)))));
   write("signed_record", "job_spec",
         ok(encode_signed_record(sign_record(id, RecordKind::kJobSpec, ok(encode_job_spec(sample_job_spec(id.id())))))));
