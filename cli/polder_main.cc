@@ -700,6 +700,45 @@ int cmd_invite(const Options& o, const std::string& key_text, const std::string&
   return kExitOk;
 }
 
+// Asks the node for a new key pair: the node signs its successor with its
+// current key, spreads that to every member, and switches at its next start.
+int cmd_rotate_key(const Options& o) {
+  if (o.config_path.empty()) {
+    return fail(o, polder::invalid_argument("no client config: pass --config DIR/client.toml or set POLDER_CONFIG"),
+                kExitUsage);
+  }
+  auto cfg = polder::node::load_client_config(o.config_path);
+  if (!cfg) return fail(o, cfg.status(), kExitUsage);
+  auto key = polder::Identity::load(cfg->key_file);
+  if (!key) return fail(o, polder::Status(key.status().code(), "client key: " + key.status().message()), kExitUsage);
+  auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::system_clock::now().time_since_epoch()).count();
+  polder::Invitation asked;  // an invitation of the node itself means "rotate your key"
+  asked.invitee = cfg->node_key;
+  asked.operator_name = "rotate";
+  asked.issued_at_us = now_us;
+  asked.expires_at_us = now_us + 1;
+  auto record = polder::sign_invitation(*key, asked);
+  if (!record) return fail(o, record.status(), kExitUsage);
+  int rc = 0;
+  auto reply = request<polder::SignedRecord>(o, *record, "rotate-key", rc);
+  if (!reply) return rc;
+  auto rotation = polder::open_invitation(*reply);
+  if (!rotation || !rotation->replaces || *rotation->replaces != cfg->node_key) {
+    return fail(o, polder::internal_error("the node returned a rotation that does not verify"), kExitNodeError);
+  }
+  if (o.json) {
+    std::cout << json{{"ok", true}, {"old_key", cfg->node_key.hex()}, {"new_key", rotation->invitee.hex()},
+                      {"switch_before_us", rotation->expires_at_us}}.dump() << "\n";
+  } else {
+    std::printf("node %s signed in its new key %s and told every member.\n"
+                "Restart polderd to switch to it (before %s), then set node_key = \"%s\" in %s.\n",
+                cfg->node_key.short_hex().c_str(), rotation->invitee.hex().c_str(),
+                time_text(rotation->expires_at_us).c_str(), rotation->invitee.hex().c_str(), o.config_path.c_str());
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -764,6 +803,9 @@ int main(int argc, char** argv) {
   invite->add_option("--operator", invite_operator, "The operator the new node belongs to")->required();
   invite->add_option("--expires", invite_expires, "Use it within this long (90s, 30m, 24h, 7d)")->capture_default_str();
   invite->add_option("-o,--out", invite_out, "Write the invitation to this file (must not exist)");
+  auto* rotate = app.add_subcommand(
+      "rotate-key", "Give the node a new key pair: it signs the new key with its current one (keeping its identity "
+                    "history), tells every member, and switches at its next restart; needs an admin key of the node");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -780,6 +822,7 @@ int main(int argc, char** argv) {
   if (*cancel) return cmd_cancel(o, job_id_text);
   if (*list) return cmd_list(o, state_filter, node_filter);
   if (*revoke) return cmd_revoke(o, revoke_key, revoke_reason);
+  if (*rotate) return cmd_rotate_key(o);
   if (*invite) return cmd_invite(o, invite_key, invite_operator, invite_expires, invite_out);
   return kExitUsage;
 }

@@ -103,6 +103,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const NodeConfig& config, std::uni
   auto storage = Storage::open(config.data_dir);
   if (!storage) return storage.status();
   d->storage_ = std::move(*storage);
+  POLDER_RETURN_IF_ERROR(finish_key_rotation(d->config_, *d->storage_, d->identity_));
   POLDER_RETURN_IF_ERROR(check_data_dir_owner(*d->storage_, d->id(), config.data_dir));
   // The own invitation first: it may name members and founders.
   POLDER_RETURN_IF_ERROR(d->load_own_invitation(invitation_file));

@@ -34,6 +34,11 @@
 
 namespace polder::node {
 
+// A pending key rotation (`polder rotate-key`) is finished at start: when
+// `<key_file>.next` exists and the data dir holds the rotation signing it
+// in, the node switches to it (node/daemon_invitations.cc).
+Status finish_key_rotation(const NodeConfig& config, Storage& storage, Identity& identity);
+
 class Daemon {
  public:
   // `invitation_file`: `polderd run --invitation FILE` (node/invitations.h);
@@ -87,6 +92,7 @@ class Daemon {
   void expire_invitations(Instant now);
   void push_invitations(const NodeId& to);
   Result<SignedRecord> issue_invitation(const NodeId& client, const SignedRecord& request);
+  Result<SignedRecord> rotate_key(const NodeId& client);
   void handle_client(const Inbound& in, Envelope request);
   void on_gossip_event(const CoreEvent& event);
   void connect_to_member(const NodeId& id);

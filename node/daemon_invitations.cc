@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -21,6 +22,7 @@ using namespace std::chrono_literals;
 constexpr std::string_view kMetaInvitationPrefix = "invitation/";  // + invitee hex: [redeemed byte][SignedRecord]
 constexpr auto kExpiryCheckEvery = 1s;
 constexpr std::uintmax_t kInvitationFileMaxBytes = 1 << 20;
+constexpr std::int64_t kRotationValidUs = 7LL * 24 * 3600 * 1'000'000;  // restart within a week
 
 std::string wall_text(std::int64_t us) {
   std::time_t t = static_cast<std::time_t>(us / 1'000'000);
@@ -95,16 +97,25 @@ Status Daemon::load_own_invitation(const std::string& invitation_file) {
   if (own) {
     auto invitation = open_invitation(*own);
     if (!invitation) return Status(invitation.status().code(), "own invitation: " + invitation.status().message());
-    add_unique(config_.members, own->author);
     for (const auto& k : invitation->members) {
       if (k != id()) add_unique(config_.members, k);
     }
     for (const auto& k : invitation->founders) add_unique(config_.founders, k);
-    bool seeded = std::any_of(config_.seeds.begin(), config_.seeds.end(),
-                              [&](const PeerDecl& s) { return s.key == own->author; });
-    if (!seeded) config_.seeds.push_back(PeerDecl{own->author, invitation->inviter_address});
+    if (!invitation->replaces) {
+      add_unique(config_.members, own->author);
+      bool seeded = std::any_of(config_.seeds.begin(), config_.seeds.end(),
+                                [&](const PeerDecl& s) { return s.key == own->author; });
+      if (!seeded) config_.seeds.push_back(PeerDecl{own->author, invitation->inviter_address});
+    }
   }
   founding_members_ = std::set<NodeId>(config_.members.begin(), config_.members.end());
+  // A rotated node's old key signed its invitation: it counts as the inviter
+  // (is_member) without being admitted or dialled.
+  if (own) {
+    if (auto invitation = open_invitation(*own); invitation && invitation->replaces) {
+      founding_members_.insert(*invitation->replaces);
+    }
+  }
   return Status::ok();
 }
 
@@ -263,6 +274,7 @@ Result<SignedRecord> Daemon::issue_invitation(const NodeId& client, const Signed
   if (request.author != client) return invalid_argument("the invitation request is not signed by the asking key");
   auto asked = open_invitation(request);
   if (!asked) return asked.status();
+  if (asked->invitee == id()) return rotate_key(client);  // `polder rotate-key` names the node itself
   if (revocations_->revoked(asked->invitee)) return permission_denied("key " + asked->invitee.short_hex() + " is revoked");
   if (is_member(asked->invitee)) {
     return failed_precondition("key " + asked->invitee.short_hex() + " is already a member");
@@ -282,6 +294,89 @@ Result<SignedRecord> Daemon::issue_invitation(const NodeId& client, const Signed
   if (!signed_record) return signed_record.status();
   POLDER_RETURN_IF_ERROR(take_invitation(id(), *signed_record));
   return signed_record;
+}
+
+// `polder rotate-key`: a new key pair for this node, signed in by the
+// current key (an invitation with `replaces`), spread to every member now;
+// the node switches to it at its next start (finish_key_rotation).
+Result<SignedRecord> Daemon::rotate_key(const NodeId& client) {
+  if (!client_is_admin(config_, client)) {
+    return permission_denied("only an admin key of this node ([client] admin_keys) may rotate its key");
+  }
+  const std::string next_path = config_.key_file + ".next";
+  if (std::filesystem::exists(next_path)) {
+    return failed_precondition("a key rotation is already pending (" + next_path +
+                               "): restart polderd to finish it");
+  }
+  Identity next = Identity::generate();
+  const std::int64_t now = clock_->wall_us();
+  Invitation rotation;
+  rotation.invitee = next.id();
+  rotation.operator_name = config_.operator_name;
+  rotation.issued_at_us = now;
+  rotation.expires_at_us = now + kRotationValidUs;
+  rotation.inviter_address = config_.advertise.empty() ? config_.listen : config_.advertise;
+  for (const auto& k : founding_members_) {
+    if (rotation.members.size() < Invitation::kListMax && k != id()) rotation.members.push_back(k);
+  }
+  rotation.founders = config_.founders;
+  rotation.replaces = id();
+  auto record = sign_invitation(identity_, rotation);
+  if (!record) return record.status();
+  POLDER_RETURN_IF_ERROR(take_invitation(id(), *record));
+  if (Status saved = next.save(next_path); !saved.is_ok()) {
+    return Status(saved.code(), "the rotation is spread but the new key was not saved: " + saved.message());
+  }
+  spdlog::warn("key rotation: new key {} signed in by {} and spread to the members; restart polderd to switch "
+               "(before {})", next.id().short_hex(), id().short_hex(), wall_text(rotation.expires_at_us));
+  return record;
+}
+
+// At start: when `<key_file>.next` exists and this data dir holds the
+// rotation that signs it in, switch to it. The old key file is kept as
+// `<key_file>.retired-<old id>`, the rotation record as the key history
+// (kMeta key_history/<old id>), and the data dir passes to the new key.
+Status finish_key_rotation(const NodeConfig& config, Storage& storage, Identity& identity) {
+  const std::string next_path = config.key_file + ".next";
+  if (!std::filesystem::exists(next_path)) return Status::ok();
+  auto next = Identity::load(next_path);
+  if (!next) return Status(next.status().code(), "pending key rotation: " + next.status().message());
+  const std::string record_key = std::string(kMetaInvitationPrefix) + next->id().hex();
+  auto stored = storage.get(Column::kMeta, record_key);
+  if (!stored) return stored.status();
+  if (!stored->has_value() || (*stored)->empty()) {
+    return failed_precondition(next_path + " exists but this data dir holds no rotation to it; remove it to go on");
+  }
+  Bytes value = **stored;
+  auto record = decode_signed_record(std::span<const std::uint8_t>(value).subspan(1));
+  if (!record) return data_loss("storage: the pending rotation is corrupt: " + record.status().message());
+  auto rotation = open_invitation(*record);
+  if (!rotation || !rotation->replaces || *rotation->replaces != identity.id()) {
+    return failed_precondition(next_path + " is not signed in by this node's current key; remove it to go on");
+  }
+  value[0] = 1;  // our own: redeemed by switching
+  WriteBatch batch;
+  batch.put(Column::kMeta, record_key, value);
+  batch.put(Column::kMeta, "key_history/" + identity.id().hex(), std::span<const std::uint8_t>(value).subspan(1));
+  batch.put(Column::kMeta, "node_id", next->id().span());
+  const std::string retired = config.key_file + ".retired-" + identity.id().hex().substr(0, 12);
+  std::error_code ec;
+  std::filesystem::rename(config.key_file, retired, ec);
+  if (ec) return internal_error("key rotation: cannot move " + config.key_file + " aside: " + ec.message());
+  std::filesystem::rename(next_path, config.key_file, ec);
+  if (ec) {
+    std::filesystem::rename(retired, config.key_file);
+    return internal_error("key rotation: cannot install the new key: " + ec.message());
+  }
+  if (Status s = storage.write(batch, Durability::kSync); !s.is_ok()) {
+    std::filesystem::rename(config.key_file, next_path);
+    std::filesystem::rename(retired, config.key_file);
+    return Status(s.code(), "key rotation not recorded: " + s.message());
+  }
+  spdlog::warn("key rotation finished: this node is now {} (was {}, kept as {}); update node_key in the CLI's "
+               "client.toml to {}", next->id().short_hex(), identity.id().short_hex(), retired, next->id().hex());
+  identity = std::move(*next);
+  return Status::ok();
 }
 
 }  // namespace polder::node

@@ -469,5 +469,45 @@ TEST_F(SecurityTest, ANewNodeJoinsOnlyWithAValidInvitationAndExpiredOrForgedOnes
   ASSERT_TRUE(all_reach(this, dirs_, 2, 60s)) << logs() << read_file(c + "/polderd-2.log");
 }
 
+// Key rotation: a's operator asks for a new key; a signs it in with its
+// current key and tells b; after a restart a runs as the new key, b admits
+// it through the rotation and cuts the old key off; the old key file and
+// the rotation record stay as a's identity history.
+TEST_F(SecurityTest, ARotatedKeyIsSignedInByTheOldOneAndReplacesItAfterARestart) {
+  start();
+  const std::string old_key = key_of(dirs_[0]);
+  auto rotated = polder(dirs_[0], "--json rotate-key");
+  ASSERT_EQ(rotated.exit_code, 0) << rotated.output;
+  const std::string new_key = json_field(rotated.output, "new_key");
+  ASSERT_EQ(new_key.size(), 64u) << rotated.output;
+  EXPECT_EQ(json_field(rotated.output, "old_key"), old_key);
+  auto again = polder(dirs_[0], "rotate-key");
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.output.find("already pending"), std::string::npos) << again.output;
+  bool spread = false;
+  for (auto end = std::chrono::steady_clock::now() + 20s; std::chrono::steady_clock::now() < end && !spread;) {
+    spread = read_file(dirs_[1] + "/polderd.log").find("admitted key " + new_key.substr(0, 12)) != std::string::npos;
+    if (!spread) std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(spread) << logs();
+
+  ASSERT_EQ(daemons_[0]->terminate(10s), 0);
+  daemons_[0] = std::make_unique<Daemon>(dirs_[0] + "/polderd.toml", dirs_[0] + "/polderd-2.log");
+  replace_in(dirs_[0] + "/client.toml", old_key, new_key);  // the CLI pins the node's key
+  ASSERT_EQ(ping_until_up(dirs_[0], 30s).exit_code, 0) << read_file(dirs_[0] + "/polderd-2.log");
+  EXPECT_EQ(json_field(polder(dirs_[0], "--json info").output, "node_id"), new_key);
+  ASSERT_TRUE(all_reach(this, dirs_, 1, 60s)) << logs() << read_file(dirs_[0] + "/polderd-2.log");
+  bool retired = false;
+  for (auto end = std::chrono::steady_clock::now() + 20s; std::chrono::steady_clock::now() < end && !retired;) {
+    retired = read_file(dirs_[1] + "/polderd.log").find("key " + old_key.substr(0, 12) + " rotated to " +
+                                                         new_key.substr(0, 12)) != std::string::npos;
+    if (!retired) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(retired) << read_file(dirs_[1] + "/polderd.log");
+  EXPECT_TRUE(fs::exists(dirs_[0] + "/node.key.retired-" + old_key.substr(0, 12)));
+  EXPECT_FALSE(fs::exists(dirs_[0] + "/node.key.next"));
+  EXPECT_EQ(polder(dirs_[1], "submit --wait -- true").exit_code, 0) << logs();
+}
+
 }  // namespace
 }  // namespace polder
