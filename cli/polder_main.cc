@@ -592,6 +592,36 @@ int cmd_list(const Options& o, const std::string& state, const std::string& node
   return kExitOk;
 }
 
+// The client config and this CLI's key, for commands that sign what they
+// send (revoke, invite, rotate-key); nullopt with `rc` set (and printed).
+struct ClientSigner {
+  polder::node::ClientConfig config;
+  polder::Identity key;
+};
+std::optional<ClientSigner> client_signer(const Options& o, int& rc) {
+  if (o.config_path.empty()) {
+    rc = fail(o, polder::invalid_argument("no client config: pass --config DIR/client.toml or set POLDER_CONFIG"),
+              kExitUsage);
+    return std::nullopt;
+  }
+  auto cfg = polder::node::load_client_config(o.config_path);
+  if (!cfg) {
+    rc = fail(o, cfg.status(), kExitUsage);
+    return std::nullopt;
+  }
+  auto key = polder::Identity::load(cfg->key_file);
+  if (!key) {
+    rc = fail(o, polder::Status(key.status().code(), "client key: " + key.status().message()), kExitUsage);
+    return std::nullopt;
+  }
+  return ClientSigner{std::move(*cfg), std::move(*key)};
+}
+
+std::int64_t wall_now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 // Signs "KEY is no longer a member" with this CLI's key and hands it to the
 // node, which checks that we are its admin and a founder, stores it and
 // spreads it to every member.
@@ -604,19 +634,13 @@ int cmd_revoke(const Options& o, const std::string& key_text, const std::string&
                                             std::to_string(polder::Revocation::kReasonMaxBytes) + " bytes"),
                 kExitUsage);
   }
-  if (o.config_path.empty()) {
-    return fail(o, polder::invalid_argument("no client config: pass --config DIR/client.toml or set POLDER_CONFIG"),
-                kExitUsage);
-  }
-  auto cfg = polder::node::load_client_config(o.config_path);
-  if (!cfg) return fail(o, cfg.status(), kExitUsage);
-  auto key = polder::Identity::load(cfg->key_file);
-  if (!key) return fail(o, polder::Status(key.status().code(), "client key: " + key.status().message()), kExitUsage);
-  auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                    std::chrono::system_clock::now().time_since_epoch()).count();
+  int rc = 0;
+  auto signer = client_signer(o, rc);
+  if (!signer) return rc;
+  const auto* key = &signer->key;
+  const std::int64_t now_us = wall_now_us();
   auto record = polder::sign_revocation(*key, polder::Revocation{*revoked, now_us, reason});
   if (!record) return fail(o, record.status(), kExitUsage);
-  int rc = 0;
   auto reply = request<polder::SignedRecord>(o, *record, "revoke", rc);
   if (!reply) return rc;
   if (o.json) {
@@ -647,16 +671,11 @@ int cmd_invite(const Options& o, const std::string& key_text, const std::string&
                                             std::to_string(polder::Invitation::kOperatorMaxBytes) + " bytes"),
                 kExitUsage);
   }
-  if (o.config_path.empty()) {
-    return fail(o, polder::invalid_argument("no client config: pass --config DIR/client.toml or set POLDER_CONFIG"),
-                kExitUsage);
-  }
-  auto cfg = polder::node::load_client_config(o.config_path);
-  if (!cfg) return fail(o, cfg.status(), kExitUsage);
-  auto key = polder::Identity::load(cfg->key_file);
-  if (!key) return fail(o, polder::Status(key.status().code(), "client key: " + key.status().message()), kExitUsage);
-  auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                    std::chrono::system_clock::now().time_since_epoch()).count();
+  int rc = 0;
+  auto signer = client_signer(o, rc);
+  if (!signer) return rc;
+  const auto* key = &signer->key;
+  const std::int64_t now_us = wall_now_us();
   polder::Invitation asked;
   asked.invitee = *invitee;
   asked.operator_name = operator_name;
@@ -664,7 +683,6 @@ int cmd_invite(const Options& o, const std::string& key_text, const std::string&
   asked.expires_at_us = now_us + static_cast<std::int64_t>(*seconds) * 1'000'000;
   auto record = polder::sign_invitation(*key, asked);
   if (!record) return fail(o, record.status(), kExitUsage);
-  int rc = 0;
   auto reply = request<polder::SignedRecord>(o, *record, "invite", rc);
   if (!reply) return rc;
   auto issued = polder::open_invitation(*reply);
@@ -703,37 +721,32 @@ int cmd_invite(const Options& o, const std::string& key_text, const std::string&
 // Asks the node for a new key pair: the node signs its successor with its
 // current key, spreads that to every member, and switches at its next start.
 int cmd_rotate_key(const Options& o) {
-  if (o.config_path.empty()) {
-    return fail(o, polder::invalid_argument("no client config: pass --config DIR/client.toml or set POLDER_CONFIG"),
-                kExitUsage);
-  }
-  auto cfg = polder::node::load_client_config(o.config_path);
-  if (!cfg) return fail(o, cfg.status(), kExitUsage);
-  auto key = polder::Identity::load(cfg->key_file);
-  if (!key) return fail(o, polder::Status(key.status().code(), "client key: " + key.status().message()), kExitUsage);
-  auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                    std::chrono::system_clock::now().time_since_epoch()).count();
+  int rc = 0;
+  auto signer = client_signer(o, rc);
+  if (!signer) return rc;
+  const auto& cfg = signer->config;
+  const auto* key = &signer->key;
+  const std::int64_t now_us = wall_now_us();
   polder::Invitation asked;  // an invitation of the node itself means "rotate your key"
-  asked.invitee = cfg->node_key;
+  asked.invitee = cfg.node_key;
   asked.operator_name = "rotate";
   asked.issued_at_us = now_us;
   asked.expires_at_us = now_us + 1;
   auto record = polder::sign_invitation(*key, asked);
   if (!record) return fail(o, record.status(), kExitUsage);
-  int rc = 0;
   auto reply = request<polder::SignedRecord>(o, *record, "rotate-key", rc);
   if (!reply) return rc;
   auto rotation = polder::open_invitation(*reply);
-  if (!rotation || !rotation->replaces || *rotation->replaces != cfg->node_key) {
+  if (!rotation || !rotation->replaces || *rotation->replaces != cfg.node_key) {
     return fail(o, polder::internal_error("the node returned a rotation that does not verify"), kExitNodeError);
   }
   if (o.json) {
-    std::cout << json{{"ok", true}, {"old_key", cfg->node_key.hex()}, {"new_key", rotation->invitee.hex()},
+    std::cout << json{{"ok", true}, {"old_key", cfg.node_key.hex()}, {"new_key", rotation->invitee.hex()},
                       {"switch_before_us", rotation->expires_at_us}}.dump() << "\n";
   } else {
     std::printf("node %s signed in its new key %s and told every member.\n"
                 "Restart polderd to switch to it (before %s), then set node_key = \"%s\" in %s.\n",
-                cfg->node_key.short_hex().c_str(), rotation->invitee.hex().c_str(),
+                cfg.node_key.short_hex().c_str(), rotation->invitee.hex().c_str(),
                 time_text(rotation->expires_at_us).c_str(), rotation->invitee.hex().c_str(), o.config_path.c_str());
   }
   return kExitOk;

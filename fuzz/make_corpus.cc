@@ -178,7 +178,7 @@ void protocol_seeds() {
   }
   NodeInfo info{id.id(), "dc-berlin-2", "0.1.0", 1234, kProtocolVersion, 3, "eu-central", "acme"};
   MemberList members;
-  members.members.push_back(MemberEntry{id.id(), "alive", 3, record, 1.5, true});
+  members.members.push_back(MemberEntry{id.id(), "alive", 3, record, 1.5, true, {1.0f, 2.0f}, 0.5f});
   const std::vector<std::pair<std::string, Payload>> payloads = {
       {"ping", Ping{7}},
       {"pong", Pong{7}},
