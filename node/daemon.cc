@@ -450,8 +450,10 @@ std::string Daemon::nodes_json() const {
 
 std::string Daemon::jobs_json() const {
   using nlohmann::json;
+  // The newest jobs only: built twice a second, and a node holds every job it saw.
+  constexpr std::size_t kDashboardJobsMax = 200;
   json jobs = json::array();
-  for (const auto& v : jobs_->views()) {
+  for (const auto& v : jobs_->views(kDashboardJobsMax)) {
     jobs.push_back({{"job_id", v.job_id.hex()},
                     {"name", v.name},
                     {"state", v.state},
@@ -462,7 +464,7 @@ std::string Daemon::jobs_json() const {
                     {"message", v.message},
                     {"submitted_at_us", v.submitted_at_us}});
   }
-  return json{{"jobs", jobs}}.dump(-1, ' ', false, json::error_handler_t::replace);
+  return json{{"jobs", jobs}, {"jobs_held", jobs_->jobs_held()}}.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 Status Daemon::turn(Instant now) {
