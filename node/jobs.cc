@@ -425,7 +425,12 @@ void JobManager::finish_submits(const Status& written, Instant now, std::int64_t
 }
 
 Status JobManager::flush(Instant now, std::int64_t wall_us) {
-  last_now_ = now;
+  Status written = write(Durability::kSync);
+  release(written, now, wall_us);
+  return written;
+}
+
+Status JobManager::write(Durability durability) {
   Status written = Status::ok();
   if (!dirty_.empty()) {
     WriteBatch batch;
@@ -439,15 +444,28 @@ Status JobManager::flush(Instant now, std::int64_t wall_us) {
       }
       batch.put(Column::kJobs, key_of(id), *bytes);
     }
-    written = d_.storage->write(batch, Durability::kSync);
+    written = d_.storage->write(batch, durability);
     if (written.is_ok()) {
       ++counters_.record_writes;
       counters_.records_written += batch.count();
+      written_.insert(dirty_.begin(), dirty_.end());
       dirty_.clear();
     } else {
       spdlog::error("jobs: cannot store {} job record(s), will retry: {}", dirty_.size(), written.to_string());
     }
   }
+  return written;
+}
+
+void JobManager::release(const Status& durable, Instant now, std::int64_t wall_us) {
+  last_now_ = now;
+  Status written = durable;
+  if (!durable.is_ok()) {
+    dirty_.insert(written_.begin(), written_.end());  // written, maybe not durable: write them again
+    if (!written_.empty()) spdlog::error("jobs: {} job record(s) not made durable, will retry: {}", written_.size(),
+                                         durable.to_string());
+  }
+  written_.clear();
   finish_submits(written, now, wall_us);
   // Starts wait for the "running" record: a restart never forgets it ran.
   auto starts = std::move(out_start_);
@@ -459,7 +477,6 @@ Status JobManager::flush(Instant now, std::int64_t wall_us) {
   auto clients = std::move(out_client_);
   out_client_.clear();
   for (auto& [client, payload] : clients) d_.reply(client, std::move(payload));
-  return written;
 }
 
 bool JobManager::has_pending_output() const {
@@ -724,7 +741,7 @@ void JobManager::on_reserve_reply(const NodeId& from, const JobMessage& m, Insta
   ++counters_.reservations_granted;
   r.granted = m.reservation;
   r.view.gpu_slots = m.gpu_slots;
-  spdlog::info("job {}: {} reserved attempt {} (GPUs \"{}\"); proposing it to the replicas", m.job_id->short_hex(),
+  spdlog::debug("job {}: {} reserved attempt {} (GPUs \"{}\"); proposing it to the replicas", m.job_id->short_hex(),
                node_name(from), m.attempt, m.gpu_slots);
   propose(r, Value::run(from, m.reservation, r.replicas), now);
 }
@@ -821,7 +838,9 @@ void JobManager::place(Record& r, Instant now, std::int64_t wall_us) {
   }
   ++counters_.placements;
   const auto& best = placement->ranked.front();
-  spdlog::info("job {} attempt {}: {}", r.view.job_id.short_hex(), r.view.attempt, placement->explain(2));
+  // Debug, as the reservation below: several lines per job at info were a
+  // measurable share of a loaded node's time; the outcome is logged at info.
+  spdlog::debug("job {} attempt {}: {}", r.view.job_id.short_hex(), r.view.attempt, placement->explain(2));
   reserve_at(r, best.node, now, wall_us);
 }
 

@@ -148,6 +148,14 @@ class JobManager {
   // submits it covered are refused, other records stay queued for the next
   // flush.
   Status flush(Instant now, std::int64_t wall_us);
+  // flush() in two steps, so the daemon can put the job records under the
+  // same fsync as the consensus core's: write() hands every dirty record to
+  // storage (kAsync: in the write-ahead log, not yet synced), and release()
+  // sends, replies and starts once the caller made that write durable
+  // (`durable` says whether it did; not ok = nothing is released as if
+  // durable, submits are refused, records stay dirty).
+  Status write(Durability durability);
+  void release(const Status& durable, Instant now, std::int64_t wall_us);
   bool has_pending_output() const;
   // The consensus filter: false when this node must not vote (Prepare,
   // Accept) in instance `key`, because it granted the executor of an earlier
@@ -329,6 +337,7 @@ class JobManager {
   std::uint32_t fault_no_renew_attempt_ = 0;
   Instant last_heartbeat_;
   std::set<JobId> dirty_;
+  std::set<JobId> written_;  // handed to storage by write(), durable once release() is told so
   // Every job that may not be final (a superset: tick() drops the final
   // ones). Every record is persisted when it is created or changes state,
   // so the scans walk the open jobs, not every job the node ever held.
