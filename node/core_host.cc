@@ -58,22 +58,26 @@ void CoreHost::deliver_loopback(Instant now) {
   for (const auto& bytes : batch) deliver(self_, bytes, now);
 }
 
-Status CoreHost::flush(std::int64_t wall_us) {
-  if (committer_.pending_batches() > 0) {
-    Status s = committer_.flush();
-    if (!s.is_ok()) {
-      outbox_.clear();
-      events_.clear();
-      return Status(s.code(), name_ + ": durable write failed, stopping so no unpersisted promise leaves: " +
-                                  s.message());
-    }
-    if (kill_after_persist_ && !outbox_.empty()) {
-      // Fault injection for tests: die between the durable write and the reply.
-      spdlog::critical("{}: {} set: killing this process after a durable write, before its replies",
-                       name_, kKillAfterPersistEnv);
-      std::raise(SIGKILL);
-    }
+Status CoreHost::persist() {
+  if (committer_.pending_batches() == 0) return Status::ok();
+  Status s = committer_.flush();
+  if (!s.is_ok()) {
+    outbox_.clear();
+    events_.clear();
+    return Status(s.code(), name_ + ": durable write failed, stopping so no unpersisted promise leaves: " +
+                                s.message());
   }
+  if (kill_after_persist_ && !outbox_.empty()) {
+    // Fault injection for tests: die between the durable write and the reply.
+    spdlog::critical("{}: {} set: killing this process after a durable write, before its replies",
+                     name_, kKillAfterPersistEnv);
+    std::raise(SIGKILL);
+  }
+  return Status::ok();
+}
+
+Status CoreHost::flush(std::int64_t wall_us) {
+  POLDER_RETURN_IF_ERROR(persist());
   for (auto& m : outbox_) {
     if (m.to == self_) {
       assert(loopback_.size() < kLoopbackMax && "core does not flood itself");

@@ -64,6 +64,10 @@ class CoreHost {
   void deliver_loopback(Instant now);
   // Persist (one fsync), then send, then events. Error: the node must stop.
   Status flush(std::int64_t wall_us);
+  // Only step 1 of flush() (a later flush() sends and emits): lets the
+  // daemon send what else waited for the same fsync before this core's
+  // messages. Error: the node must stop.
+  Status persist();
 
   // When the core next wants tick(): the daemon's poll timeout honours it.
   std::optional<Instant> next_wake() const { return wake_at_; }

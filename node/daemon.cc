@@ -483,8 +483,10 @@ std::string Daemon::nodes_json() const {
 
 std::string Daemon::jobs_json() const {
   using nlohmann::json;
+  // The newest jobs only: built twice a second, and a node holds every job it saw.
+  constexpr std::size_t kDashboardJobsMax = 200;
   json jobs = json::array();
-  for (const auto& v : jobs_->views()) {
+  for (const auto& v : jobs_->views(kDashboardJobsMax)) {
     jobs.push_back({{"job_id", v.job_id.hex()},
                     {"name", v.name},
                     {"state", v.state},
@@ -495,7 +497,7 @@ std::string Daemon::jobs_json() const {
                     {"message", v.message},
                     {"submitted_at_us", v.submitted_at_us}});
   }
-  return json{{"jobs", jobs}}.dump(-1, ' ', false, json::error_handler_t::replace);
+  return json{{"jobs", jobs}, {"jobs_held", jobs_->jobs_held()}}.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 Status Daemon::turn(Instant now) {
@@ -510,10 +512,17 @@ Status Daemon::turn(Instant now) {
   publish_own_record(now);
   publish_snapshot(now);
   POLDER_RETURN_IF_ERROR(gossip_host_->flush(clock_->wall_us()));
-  // Job records first (a proposal's job is on disk before its votes are
-  // asked), then consensus, then what its chosen events changed. A failed
-  // job write is logged and retried by JobManager, not fatal.
-  (void)jobs_->flush(clock_->now(), clock_->wall_us());
+  // One fsync for the job records and the acceptor state of this turn: the
+  // records go to the write-ahead log unsynced, the consensus core's synced
+  // write makes both durable (Storage::sync() when it had nothing). Then the
+  // job messages (a proposal's job reaches the replicas before its votes
+  // are asked), then consensus's, then what its chosen events changed. A
+  // failed job write is logged and retried by JobManager, not fatal; a
+  // failed sync stops the node, as a failed acceptor write does.
+  Status jobs_written = jobs_->write(Durability::kAsync);
+  POLDER_RETURN_IF_ERROR(consensus_host_->persist());
+  POLDER_RETURN_IF_ERROR(storage_->sync());
+  jobs_->release(jobs_written, clock_->now(), clock_->wall_us());
   POLDER_RETURN_IF_ERROR(consensus_host_->flush(clock_->wall_us()));
   if (jobs_->has_pending_output()) (void)jobs_->flush(clock_->now(), clock_->wall_us());
   return Status::ok();

@@ -143,7 +143,7 @@ Status JobManager::reserve_allowed(const NodeId& from, const JobMessage& m) cons
   if (*m.origin != d_.self) {
     auto member = d_.gossip->member(*m.origin);
     if (!member || !member->record) return permission_denied("the job's origin has no gossiped record here yet");
-    auto record = open_gossiped_record(member->record->bytes);
+    const NodeRecord* record = opened_record(*m.origin, member->record);
     if (!record) return permission_denied("the job's origin has an unreadable record");
     origin_operator = record->operator_name;
   }
@@ -175,7 +175,10 @@ Status JobManager::client_within_quota(const NodeId& client) const {
   const std::uint64_t max = d_.config->limits_client_jobs_max;
   if (max == 0) return Status::ok();
   std::uint64_t open = 0;
-  for (const auto& [id, r] : jobs_) {
+  for (const auto& id : active_) {  // the unfinished jobs are among the active ones
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) continue;
+    const Record& r = it->second;
     if (r.origin == d_.self && r.spec.submitter == client && !job_state_is_final(r.view.state)) ++open;
   }
   if (open < max) return Status::ok();

@@ -148,6 +148,7 @@ Status JobManager::restore(Instant now, std::int64_t wall_us) {
     if (r.view.executor == d_.self && (r.view.state == "placed" || r.view.state == "running")) {
       lost.push_back(r.view.job_id);
     }
+    if (!job_state_is_final(r.view.state)) active_.insert(r.view.job_id);
     jobs_.emplace(r.view.job_id, std::move(r));
   }
   // Attempts this node was running died with the old process (PDEATHSIG):
@@ -187,9 +188,21 @@ std::vector<NodeId> JobManager::alive_peers() const {
 std::string JobManager::node_name(const NodeId& id) const {
   if (id == d_.self) return d_.config->name;
   if (auto m = d_.gossip->member(id); m && m->record) {
-    if (auto r = open_gossiped_record(m->record->bytes)) return r->name;
+    if (const NodeRecord* r = opened_record(id, m->record)) return r->name;
   }
   return id.short_hex();
+}
+
+const NodeRecord* JobManager::opened_record(const NodeId& id,
+                                            const std::shared_ptr<const gossip::VerifiedRecord>& record) const {
+  if (!record) return nullptr;
+  OpenedRecord& o = opened_[id];
+  if (o.source != record) {
+    o.source = record;
+    o.record.reset();
+    if (auto r = open_gossiped_record(record->bytes)) o.record = std::move(*r);
+  }
+  return o.record ? &*o.record : nullptr;
 }
 
 std::vector<NodeId> JobManager::holders(const Record& r) const {
@@ -231,12 +244,22 @@ bool JobManager::take_capacity_changed() {
   return changed;
 }
 
-std::vector<JobView> JobManager::views() const {
+std::vector<JobView> JobManager::views(std::size_t max) const {
+  std::vector<const JobView*> newest;
+  newest.reserve(jobs_.size());
+  for (const auto& [id, r] : jobs_) newest.push_back(&r.view);
+  // Ties broken by job id, so the cut does not depend on map order.
+  auto later = [](const JobView* a, const JobView* b) {
+    return a->submitted_at_us != b->submitted_at_us ? a->submitted_at_us > b->submitted_at_us : a->job_id > b->job_id;
+  };
+  if (newest.size() > max) {
+    std::nth_element(newest.begin(), newest.begin() + static_cast<std::ptrdiff_t>(max), newest.end(), later);
+    newest.resize(max);
+  }
+  std::sort(newest.begin(), newest.end(), [&](const JobView* a, const JobView* b) { return later(b, a); });
   std::vector<JobView> out;
-  out.reserve(jobs_.size());
-  for (const auto& [id, r] : jobs_) out.push_back(r.view);
-  std::sort(out.begin(), out.end(),
-            [](const JobView& a, const JobView& b) { return a.submitted_at_us < b.submitted_at_us; });
+  out.reserve(newest.size());
+  for (const JobView* v : newest) out.push_back(*v);
   return out;
 }
 
@@ -316,8 +339,7 @@ void JobManager::submit(const ClientRef& client, const NodeId& client_key, JobMe
   for (const auto& m : d_.gossip->members()) {
     if (!(m.state == gossip::MemberState::kAlive || m.state == gossip::MemberState::kSuspect)) continue;
     members.push_back(m.id);
-    if (!m.record) continue;
-    if (auto r = open_gossiped_record(m.record->bytes)) federation.push_back(std::move(*r));
+    if (const NodeRecord* r = opened_record(m.id, m.record)) federation.push_back(*r);
   }
   if (Status s = scheduler::validate_job_for_federation(spec, federation); !s.is_ok()) {
     ++counters_.refused;
@@ -403,7 +425,12 @@ void JobManager::finish_submits(const Status& written, Instant now, std::int64_t
 }
 
 Status JobManager::flush(Instant now, std::int64_t wall_us) {
-  last_now_ = now;
+  Status written = write(Durability::kSync);
+  release(written, now, wall_us);
+  return written;
+}
+
+Status JobManager::write(Durability durability) {
   Status written = Status::ok();
   if (!dirty_.empty()) {
     WriteBatch batch;
@@ -417,15 +444,28 @@ Status JobManager::flush(Instant now, std::int64_t wall_us) {
       }
       batch.put(Column::kJobs, key_of(id), *bytes);
     }
-    written = d_.storage->write(batch, Durability::kSync);
+    written = d_.storage->write(batch, durability);
     if (written.is_ok()) {
       ++counters_.record_writes;
       counters_.records_written += batch.count();
+      written_.insert(dirty_.begin(), dirty_.end());
       dirty_.clear();
     } else {
       spdlog::error("jobs: cannot store {} job record(s), will retry: {}", dirty_.size(), written.to_string());
     }
   }
+  return written;
+}
+
+void JobManager::release(const Status& durable, Instant now, std::int64_t wall_us) {
+  last_now_ = now;
+  Status written = durable;
+  if (!durable.is_ok()) {
+    dirty_.insert(written_.begin(), written_.end());  // written, maybe not durable: write them again
+    if (!written_.empty()) spdlog::error("jobs: {} job record(s) not made durable, will retry: {}", written_.size(),
+                                         durable.to_string());
+  }
+  written_.clear();
   finish_submits(written, now, wall_us);
   // Starts wait for the "running" record: a restart never forgets it ran.
   auto starts = std::move(out_start_);
@@ -437,7 +477,6 @@ Status JobManager::flush(Instant now, std::int64_t wall_us) {
   auto clients = std::move(out_client_);
   out_client_.clear();
   for (auto& [client, payload] : clients) d_.reply(client, std::move(payload));
-  return written;
 }
 
 bool JobManager::has_pending_output() const {
@@ -702,7 +741,7 @@ void JobManager::on_reserve_reply(const NodeId& from, const JobMessage& m, Insta
   ++counters_.reservations_granted;
   r.granted = m.reservation;
   r.view.gpu_slots = m.gpu_slots;
-  spdlog::info("job {}: {} reserved attempt {} (GPUs \"{}\"); proposing it to the replicas", m.job_id->short_hex(),
+  spdlog::debug("job {}: {} reserved attempt {} (GPUs \"{}\"); proposing it to the replicas", m.job_id->short_hex(),
                node_name(from), m.attempt, m.gpu_slots);
   propose(r, Value::run(from, m.reservation, r.replicas), now);
 }
@@ -776,10 +815,11 @@ void JobManager::place(Record& r, Instant now, std::int64_t wall_us) {
   for (const auto& m : d_.gossip->members()) {
     if (!(m.state == gossip::MemberState::kAlive) || !m.record) continue;
     if (r.refused.count(m.id)) continue;
-    auto rec = open_gossiped_record(m.record->bytes);
-    if (!rec) continue;
-    if (m.is_self) rec->accelerators = table_.accelerators();  // exact, not gossip-stale
-    candidates.push_back({std::move(*rec), {}, 0});
+    const NodeRecord* opened = opened_record(m.id, m.record);
+    if (!opened) continue;
+    NodeRecord rec = *opened;
+    if (m.is_self) rec.accelerators = table_.accelerators();  // exact, not gossip-stale
+    candidates.push_back({std::move(rec), {}, 0});
   }
   scheduler::PlacementRequest req{r.view.job_id, &r.spec, "", 3, std::nullopt};
   auto placement = placer.rank(req, candidates);
@@ -798,7 +838,9 @@ void JobManager::place(Record& r, Instant now, std::int64_t wall_us) {
   }
   ++counters_.placements;
   const auto& best = placement->ranked.front();
-  spdlog::info("job {} attempt {}: {}", r.view.job_id.short_hex(), r.view.attempt, placement->explain(2));
+  // Debug, as the reservation below: several lines per job at info were a
+  // measurable share of a loaded node's time; the outcome is logged at info.
+  spdlog::debug("job {} attempt {}: {}", r.view.job_id.short_hex(), r.view.attempt, placement->explain(2));
   reserve_at(r, best.node, now, wall_us);
 }
 
@@ -1374,8 +1416,14 @@ void JobManager::tick(Instant now, std::int64_t wall_us) {
   for (auto it = leases_.begin(); it != leases_.end();) {  // a lapsed lease binds nothing any more
     it = now >= it->second.heard + 2 * lease_duration() ? leases_.erase(it) : std::next(it);
   }
-  for (auto& [id, r] : jobs_) {
-    if (job_state_is_final(r.view.state)) continue;
+  for (auto at = active_.begin(); at != active_.end();) {
+    auto found = jobs_.find(*at);
+    if (found == jobs_.end() || job_state_is_final(found->second.view.state)) {
+      at = active_.erase(at);
+      continue;
+    }
+    ++at;
+    Record& r = found->second;
     bool driver = is_driver(r);
     if (r.phase == Record::Phase::kReserving && now >= r.phase_deadline) {
       r.refused.insert(r.candidate);
@@ -1428,9 +1476,7 @@ std::optional<Instant> JobManager::next_wake() const {
   if (executor_.running_count() > 0 || !clients_.empty() || !exec_leases_.empty()) {
     return last_now_ + std::chrono::milliseconds(20);
   }
-  for (const auto& [id, r] : jobs_) {
-    if (!job_state_is_final(r.view.state)) return last_scan_ + kScanEvery;
-  }
+  if (!active_.empty()) return last_scan_ + kScanEvery;
   return table_.next_expiry();
 }
 

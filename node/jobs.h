@@ -148,6 +148,14 @@ class JobManager {
   // submits it covered are refused, other records stay queued for the next
   // flush.
   Status flush(Instant now, std::int64_t wall_us);
+  // flush() in two steps, so the daemon can put the job records under the
+  // same fsync as the consensus core's: write() hands every dirty record to
+  // storage (kAsync: in the write-ahead log, not yet synced), and release()
+  // sends, replies and starts once the caller made that write durable
+  // (`durable` says whether it did; not ok = nothing is released as if
+  // durable, submits are refused, records stay dirty).
+  Status write(Durability durability);
+  void release(const Status& durable, Instant now, std::int64_t wall_us);
   bool has_pending_output() const;
   // The consensus filter: false when this node must not vote (Prepare,
   // Accept) in instance `key`, because it granted the executor of an earlier
@@ -164,8 +172,11 @@ class JobManager {
   std::map<std::string, std::size_t> counts_by_state() const;
   const JobCounters& counters() const { return counters_; }
   std::size_t reservations_held() const { return table_.size(); }
-  // Every job this node holds (the dashboard, /api/jobs).
-  std::vector<JobView> views() const;
+  // The `max` most recently submitted jobs this node holds, oldest first
+  // (the dashboard, /api/jobs). Bounded: the daemon builds this twice a
+  // second, and a node holds every job it ever saw.
+  std::vector<JobView> views(std::size_t max) const;
+  std::size_t jobs_held() const { return jobs_.size(); }
 
  private:
   struct Record {
@@ -297,11 +308,19 @@ class JobManager {
   // Records.
   void apply_update(const JobView& view, std::int64_t wall_us);
   void fence_local(const Record& r, std::uint32_t newer_attempt);
-  void persist(const Record& r) { dirty_.insert(r.view.job_id); }
+  void persist(const Record& r) {
+    dirty_.insert(r.view.job_id);
+    if (!job_state_is_final(r.view.state)) active_.insert(r.view.job_id);
+  }
   void broadcast_update(const Record& r);
   std::vector<NodeId> holders(const Record& r) const;
   std::vector<NodeId> alive_peers() const;
   std::string node_name(const NodeId& id) const;
+  // The member's gossiped record, opened (decoded, signature checked) once
+  // per version: gossip hands out the same VerifiedRecord until a newer one
+  // arrives, and opening one per submit, placement and log line was a fifth
+  // of polderd's CPU under load (perf). Null when it does not open.
+  const NodeRecord* opened_record(const NodeId& id, const std::shared_ptr<const gossip::VerifiedRecord>& record) const;
   JobMessage record_message(const Record& r) const;
 
   JobManagerDeps d_;
@@ -318,6 +337,16 @@ class JobManager {
   std::uint32_t fault_no_renew_attempt_ = 0;
   Instant last_heartbeat_;
   std::set<JobId> dirty_;
+  std::set<JobId> written_;  // handed to storage by write(), durable once release() is told so
+  // Every job that may not be final (a superset: tick() drops the final
+  // ones). Every record is persisted when it is created or changes state,
+  // so the scans walk the open jobs, not every job the node ever held.
+  std::set<JobId> active_;
+  struct OpenedRecord {
+    std::shared_ptr<const gossip::VerifiedRecord> source;
+    std::optional<NodeRecord> record;
+  };
+  mutable std::map<NodeId, OpenedRecord> opened_;  // bounded by the member table
   std::vector<PendingSubmit> submits_;
   std::vector<std::pair<NodeId, JobMessage>> out_peer_;
   std::vector<std::pair<ClientRef, Payload>> out_client_;

@@ -416,8 +416,20 @@ Status Storage::write_ops(std::span<const PersistOp> ops, Durability durability)
   }
   rocksdb::WriteOptions options;
   options.sync = durability == Durability::kSync;
-  return from_rocksdb(db_->Write(options, &batch),
-                      "writing " + std::to_string(ops.size()) + " records to storage at " + dir_);
+  Status written = from_rocksdb(db_->Write(options, &batch),
+                                "writing " + std::to_string(ops.size()) + " records to storage at " + dir_);
+  if (written.is_ok()) unsynced_ = !options.sync && (unsynced_ || !ops.empty());
+  return written;
+}
+
+Status Storage::sync() {
+  return guarded("syncing storage at " + dir_, [&]() -> Status {
+    POLDER_RETURN_IF_ERROR(check_open());
+    if (!unsynced_) return Status::ok();
+    POLDER_RETURN_IF_ERROR(from_rocksdb(db_->SyncWAL(), "syncing the write-ahead log of storage at " + dir_));
+    unsynced_ = false;
+    return Status::ok();
+  });
 }
 
 Result<std::optional<Bytes>> Storage::get(Column column, std::string_view key) const {

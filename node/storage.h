@@ -136,6 +136,12 @@ class Storage {
   // All of `batch`, atomically; nothing when any op is invalid.
   Status write(const WriteBatch& batch, Durability durability);
 
+  // Makes every earlier kAsync write durable (one fsync of the write-ahead
+  // log); a no-op when there is none. A kSync write does the same for the
+  // kAsync writes before it (one log), which is how the daemon puts the job
+  // records and the acceptor state of one turn under a single fsync.
+  Status sync();
+
   // A core's Effects::persist: atomically and durably (synced) in one write.
   Status apply(std::span<const PersistOp> ops);
 
@@ -171,6 +177,7 @@ class Storage {
   StorageOptions options_;
   // Declared before the handles: the handles must be destroyed first.
   std::unique_ptr<rocksdb::DB> db_;
+  bool unsynced_ = false;  // a kAsync write since the last synced one
   std::array<std::unique_ptr<rocksdb::ColumnFamilyHandle>, kColumnCount> handles_;
   // Column families on disk that this version does not use, kept open
   // because RocksDB requires every family to be opened.

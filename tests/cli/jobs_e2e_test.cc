@@ -147,6 +147,8 @@ TEST_F(JobsTest, SubmitWaitPrintsOutputWithGpuSlotsAndAnyNodeAgrees) {
   auto jobs = http.Get("/api/jobs");
   ASSERT_TRUE(jobs);
   EXPECT_NE(jobs->body.find(id), std::string::npos);
+  // The list is bounded (the newest jobs); the count of all held is beside it.
+  EXPECT_NE(jobs->body.find("\"jobs_held\":"), std::string::npos) << jobs->body;
   auto page = http.Get("/");
   ASSERT_TRUE(page);
   EXPECT_NE(page->body.find("<title>Polder federation</title>"), std::string::npos);

@@ -16,9 +16,13 @@ class DiskFullSwitch {
  public:
   void set(bool full) { full_.store(full); }
   bool full() const { return full_.load(); }
+  // Syncs of writable files that reached the disk (tests count fsyncs).
+  void count_sync() { syncs_.fetch_add(1); }
+  int syncs() const { return syncs_.load(); }
 
  private:
   std::atomic<bool> full_{false};
+  std::atomic<int> syncs_{0};
 };
 
 class FaultWritableFile : public rocksdb::FSWritableFileOwnerWrapper {
@@ -40,10 +44,12 @@ class FaultWritableFile : public rocksdb::FSWritableFileOwnerWrapper {
   }
   rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
     if (disk_->full()) return no_space();
+    disk_->count_sync();
     return FSWritableFileOwnerWrapper::Sync(o, d);
   }
   rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
     if (disk_->full()) return no_space();
+    disk_->count_sync();
     return FSWritableFileOwnerWrapper::Fsync(o, d);
   }
 

@@ -412,6 +412,48 @@ TEST(StorageTest, ClosedStorageRefusesCalls) {
             StatusCode::kFailedPrecondition);
 }
 
+// The daemon's one fsync per turn: job records written kAsync are made
+// durable by the consensus core's synced write after them, or by sync().
+TEST(StorageTest, OneSyncedWriteOrSyncCoversTheAsyncWritesBeforeIt) {
+  TempDir tmp;
+  auto disk = std::make_shared<DiskFullSwitch>();
+  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(std::make_shared<FaultFileSystem>(disk));
+  StorageOptions options;
+  options.env = env.get();
+  {
+    auto storage = open_or_die(tmp.path(), options);
+    ASSERT_NE(storage, nullptr);
+    int before = disk->syncs();
+    ASSERT_TRUE(storage->put(Column::kJobs, "j1", bytes("queued"), Durability::kAsync).is_ok());
+    EXPECT_EQ(disk->syncs(), before) << "a kAsync write must not fsync";
+    ASSERT_TRUE(storage->put(Column::kAcceptor, "a1", bytes("accepted"), Durability::kSync).is_ok());
+    int after_synced_write = disk->syncs();
+    EXPECT_GT(after_synced_write, before);
+    ASSERT_TRUE(storage->sync().is_ok());
+    EXPECT_EQ(disk->syncs(), after_synced_write) << "nothing unsynced was left: sync() is a no-op";
+
+    ASSERT_TRUE(storage->put(Column::kJobs, "j2", bytes("placed"), Durability::kAsync).is_ok());
+    ASSERT_TRUE(storage->sync().is_ok());
+    EXPECT_GT(disk->syncs(), after_synced_write) << "sync() must fsync an earlier kAsync write";
+    int after_sync = disk->syncs();
+    ASSERT_TRUE(storage->sync().is_ok());
+    EXPECT_EQ(disk->syncs(), after_sync);
+
+    ASSERT_TRUE(storage->put(Column::kJobs, "j3", bytes("running"), Durability::kAsync).is_ok());
+    disk->set(true);
+    Status failed = storage->sync();
+    EXPECT_FALSE(failed.is_ok());
+    EXPECT_THAT(failed.message(), HasSubstr(tmp.path()));
+    disk->set(false);
+    (void)storage->close();  // RocksDB holds the failed sync as a background error: the node stops
+  }
+  auto storage = open_or_die(tmp.path());
+  ASSERT_NE(storage, nullptr);
+  EXPECT_EQ(get_or_die(*storage, Column::kJobs, "j1"), bytes("queued"));
+  EXPECT_EQ(get_or_die(*storage, Column::kJobs, "j2"), bytes("placed"));
+  EXPECT_EQ(get_or_die(*storage, Column::kAcceptor, "a1"), bytes("accepted"));
+}
+
 TEST(StorageTest, FullDiskGivesAClearErrorAndChangesNoState) {
   TempDir tmp;
   auto disk = std::make_shared<DiskFullSwitch>();
