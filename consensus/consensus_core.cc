@@ -283,11 +283,19 @@ Effects ConsensusCore::finish() {
 
 Effects ConsensusCore::receive(const NodeId& from, std::span<const std::uint8_t> bytes, Instant now) {
   begin(now);
-  auto message = decode_message(bytes, options_.wire);
-  if (!message) {
+  // A batch is handled as its messages one by one, in one call: their
+  // records go in one persist, before any of their replies (wire.h).
+  auto messages = decode_messages(bytes, options_.wire);
+  if (!messages) {
     ++counters_.malformed_dropped;  // peer input: counted, dropped, nothing else changes
-  } else {
-    handle(from, *message);
+    return finish();
+  }
+  for (const auto& message : *messages) {
+    if (!message) {
+      ++counters_.malformed_dropped;
+    } else {
+      handle(from, *message);
+    }
   }
   return finish();
 }

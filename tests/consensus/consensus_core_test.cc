@@ -41,6 +41,31 @@ TEST(ConsensusCore, AcceptorPersistsBeforeItsReply) {
   EXPECT_TRUE(std::holds_alternative<Accepted>(*reply));
 }
 
+TEST(ConsensusCore, BatchOfAcceptsIsOnePersistBeforeAllReplies) {
+  Harness h = five();
+  const InstanceSpec other = spec_of(2, 0, {n1, n2, n3}, n4);
+  std::vector<Bytes> accepts = {encode_message(Accept{kSpec, Ballot::fast(n4), kRun5}),
+                                encode_message(Accept{other, Ballot::fast(n4), kRun3})};
+  Effects e = h.core(n1).receive(n4, encode_batch(accepts), instant_from_us(h.now_us()));
+  // Both instances' acceptor records in the one persist that precedes
+  // both replies, in the order the Accepts came.
+  ASSERT_EQ(e.persist.size(), 2U);
+  EXPECT_EQ(e.persist[0].key, record_key(RecordKind::kAcceptor, kSpec.key));
+  EXPECT_EQ(e.persist[1].key, record_key(RecordKind::kAcceptor, other.key));
+  ASSERT_EQ(e.send.size(), 2U);
+  for (const auto& m : e.send) {
+    auto reply = decode_message(m.bytes);
+    ASSERT_TRUE(reply.is_ok());
+    EXPECT_TRUE(std::holds_alternative<Accepted>(*reply));
+  }
+  EXPECT_EQ(h.core(n1).counters().malformed_dropped, 0U);
+  // A garbage element is dropped and counted; the rest of its batch is handled.
+  std::vector<Bytes> mixed = {Bytes(24, 0x33), encode_message(Accept{kSpec, Ballot::fast(n4), kRun5})};
+  Effects again = h.core(n1).receive(n4, encode_batch(mixed), instant_from_us(h.now_us()));
+  EXPECT_EQ(h.core(n1).counters().malformed_dropped, 1U);
+  EXPECT_EQ(again.send.size(), 1U);
+}
+
 TEST(ConsensusCore, FastPathDecidesInOneRoundTrip) {
   Harness h = five();
   h.propose(n4, kSpec, kRun5);
