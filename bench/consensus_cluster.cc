@@ -448,7 +448,8 @@ int main(int argc, char** argv) {
     std::cerr << cal.status().to_string() << "\n";
     return 1;
   }
-  const double round_trip_ms = throughput_report(calibrate, *cal, false)["p50_ms"].get<double>();
+  const ordered_json cal_report = throughput_report(calibrate, *cal, false);
+  const double round_trip_ms = cal_report["p50_ms"].get<double>();
   o.mode = LoadMode::kContention;
   auto run = run_cluster(o);
   if (!run) {
@@ -456,6 +457,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   ordered_json j = contention_report(o, *run, round_trip_ms);
+  // The same machine's tail with no duel at all: what a round-trip p99
+  // would be from scheduling and fsync stalls alone.
+  j["uncontended_round_trips_p99"] =
+      round_trip_ms > 0 ? cal_report["p99_ms"].get<double>() / round_trip_ms : 0.0;
   if (profile) j["profile"] = profile_of(*run);
   std::cout << j.dump() << "\n";
   return run->clean && j["decided"].get<std::uint64_t>() > 0 ? 0 : 1;

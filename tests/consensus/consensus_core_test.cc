@@ -388,8 +388,15 @@ TEST(RttEstimator, FollowsSamplesWithinItsBounds) {
   // srtt -> 1 ms and rttvar -> 0: the unit approaches the phase time.
   EXPECT_GE(rtt.unit_us(), 1'000);
   EXPECT_LE(rtt.unit_us(), 1'100);
-  rtt.timed_out();  // Karn: a timeout doubles srtt, no sample
-  EXPECT_GE(rtt.unit_us(), 2'000);
+  const std::int64_t settled = rtt.unit_us();
+  rtt.timed_out();  // Karn: a timeout backs the timer off, no sample
+  EXPECT_GE(rtt.unit_us(), 2 * settled - 1);
+  rtt.timed_out();
+  EXPECT_GE(rtt.unit_us(), 4 * settled - 2);
+  // The next completed phase ends the backoff at once (RFC 6298 5.7).
+  rtt.sample(1'000);
+  EXPECT_GE(rtt.unit_us(), 1'000);
+  EXPECT_LE(rtt.unit_us(), 1'100);
   for (int i = 0; i < 20; ++i) rtt.timed_out();
   EXPECT_EQ(rtt.unit_us(), 10'000) << "never above rtt_us";
   for (int i = 0; i < 200; ++i) rtt.sample(10);
