@@ -223,8 +223,10 @@ TEST_F(CoreHostTest, PipelinedFailedWriteSendsNothingThenOrLater) {
   start(options, pipelined());
   disk->set(true);
   host_core_->deliver(peer_.id(), Bytes{9}, Instant{});
-  ASSERT_TRUE(host_core_->flush(0).is_ok());  // the write happens on the committer thread
-  Status s = host_core_->drain(0);
+  // The write happens on the committer thread: flush() reports the failure
+  // if the committer was quick enough, drain() does otherwise.
+  Status s = host_core_->flush(0);
+  if (s.is_ok()) s = host_core_->drain(0);
   EXPECT_FALSE(s.is_ok());
   EXPECT_NE(s.message().find("durable write failed"), std::string::npos) << s.to_string();
   disk->set(false);
