@@ -19,7 +19,10 @@
 //
 // --profile adds each member's loop timings (wall and thread CPU), core and
 // transport counters; --daemon-order ticks after delivering, as
-// Daemon::turn does, to measure what that order costs.
+// Daemon::turn does, to measure what that order costs; --sync-commit
+// fsyncs on the event loop (one turn's writes at a time) instead of on the
+// host's committer thread (node::CoreHostOptions::pipelined); --no-bundle
+// sends one envelope per message instead of one per peer per flush.
 //
 // Exit status: 0 when at least one instance was decided and every member
 // exited cleanly; 1 otherwise; 2 on bad arguments.
@@ -71,6 +74,8 @@ struct RunOptions {
   double grace_s = 2;
   std::string dir_base = "/tmp";
   bool daemon_order = false;
+  bool sync_commit = false;  // fsync on the event loop (CoreHost's synchronous mode)
+  bool no_bundle = false;    // one envelope per consensus message
   bool keep_dir = false;
 };
 
@@ -147,6 +152,8 @@ std::vector<std::string> member_args(const RunOptions& o, const MemberConfig& m,
                                    "--rate", std::to_string(o.rate_per_s),
                                    "--rtt-us", std::to_string(o.rtt_us)};
   if (o.daemon_order) args.push_back("--daemon-order");
+  if (o.sync_commit) args.push_back("--sync-commit");
+  if (o.no_bundle) args.push_back("--no-bundle");
   if (!o.rtt_adaptive) args.push_back("--fixed-rtt");
   return args;
 }
@@ -274,6 +281,8 @@ ordered_json throughput_report(const RunOptions& o, const ClusterRun& run, bool 
   j["rtt_us"] = o.rtt_us;
   j["rtt_adaptive"] = o.rtt_adaptive;
   if (o.daemon_order) j["daemon_order"] = true;
+  j["commit"] = o.sync_commit ? "sync" : "pipelined";
+  j["bundled"] = !o.no_bundle;
   j["undecided_at_end"] = undecided;
   j["clean_exit"] = run.clean;
   if (with_profile) j["profile"] = profile_of(run);
@@ -370,6 +379,8 @@ int member_main(int index, const std::string& ids, const std::string& ports, con
   m.rtt_us = o.rtt_us;
   m.rtt_adaptive = o.rtt_adaptive;
   m.daemon_order = o.daemon_order;
+  m.pipelined = !o.sync_commit;
+  m.bundle = !o.no_bundle;
   Status st = run_member(m);
   if (!st.is_ok()) {
     std::cerr << "member " << index << ": " << st.to_string() << "\n";
@@ -400,6 +411,8 @@ int main(int argc, char** argv) {
   bool fixed_rtt = false;
   app.add_flag("--fixed-rtt", fixed_rtt, "Use --rtt-us as the timeout unit as it is (rtt_adaptive off)");
   app.add_flag("--daemon-order", o.daemon_order, "Tick after delivering messages, as Daemon::turn does (default: before)");
+  app.add_flag("--sync-commit", o.sync_commit, "fsync on the event loop, one turn at a time (default: pipelined, on a committer thread)");
+  app.add_flag("--no-bundle", o.no_bundle, "One envelope per consensus message (default: one per peer per flush, consensus::encode_batch)");
   // Internal: how the parent starts each member process.
   app.add_option("--member", member)->group("");
   app.add_option("--ids", ids)->group("");
@@ -435,7 +448,8 @@ int main(int argc, char** argv) {
     std::cerr << cal.status().to_string() << "\n";
     return 1;
   }
-  const double round_trip_ms = throughput_report(calibrate, *cal, false)["p50_ms"].get<double>();
+  const ordered_json cal_report = throughput_report(calibrate, *cal, false);
+  const double round_trip_ms = cal_report["p50_ms"].get<double>();
   o.mode = LoadMode::kContention;
   auto run = run_cluster(o);
   if (!run) {
@@ -443,6 +457,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   ordered_json j = contention_report(o, *run, round_trip_ms);
+  // The same machine's tail with no duel at all: what a round-trip p99
+  // would be from scheduling and fsync stalls alone.
+  j["uncontended_round_trips_p99"] =
+      round_trip_ms > 0 ? cal_report["p99_ms"].get<double>() / round_trip_ms : 0.0;
   if (profile) j["profile"] = profile_of(*run);
   std::cout << j.dump() << "\n";
   return run->clean && j["decided"].get<std::uint64_t>() > 0 ? 0 : 1;

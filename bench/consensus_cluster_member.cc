@@ -98,6 +98,7 @@ class Member {
   bool is_driver() const;
   std::uint32_t window() const;  // kThroughput: instances this driver keeps in flight
   InstanceSpec spec_for(std::uint64_t seq) const;
+  node::CoreHostOptions host_options() const;
   void propose(std::uint64_t seq, std::int64_t now_us);
   void offer_load(std::int64_t now_us);
   std::int64_t poll_timeout_us(std::int64_t now_us) const;
@@ -139,6 +140,17 @@ InstanceSpec Member::spec_for(std::uint64_t seq) const {
   return spec;
 }
 
+node::CoreHostOptions Member::host_options() const {
+  node::CoreHostOptions o;
+  o.pipelined = config_.pipelined;
+  if (config_.bundle) {
+    o.bundle = [](std::span<const Bytes> messages) { return consensus::encode_batch(messages); };
+    o.bundle_messages_max = consensus::kBatchMessagesMax;
+    o.bundle_bytes_max = consensus::kBatchBytesMax;
+  }
+  return o;
+}
+
 Status Member::start() {
   const std::string base = config_.dir + "/";
   auto identity = Identity::load(base + "key-" + std::to_string(config_.index));
@@ -176,7 +188,7 @@ Status Member::start() {
         }
         return Payload(ConsensusPayload{std::move(b)});
       },
-      [this](const CoreEvent& e) { events_.push_back(e); });
+      [this](const CoreEvent& e) { events_.push_back(e); }, host_options());
   return Status::ok();
 }
 
@@ -245,7 +257,7 @@ void Member::receive(std::int64_t timeout_us) {
   // ZeroMQ polls in whole milliseconds: round up so a due timer is not missed
   // by a busy loop, and use 0 only when there is work now.
   const auto timeout = std::chrono::milliseconds((timeout_us + 999) / 1000);
-  auto inbound = transport_->poll(timeout, kInboundPerTurnMax);
+  auto inbound = transport_->poll(timeout, kInboundPerTurnMax, host_->completion_fd());
   const std::int64_t t1 = steady_now_us();
   const std::int64_t c1 = thread_cpu_us();
   profile_.poll_us += t1 - t0;
@@ -299,6 +311,8 @@ Status Member::run() {
     receive(tick_due ? 0 : poll_timeout_us(now_us));
     const std::int64_t t0 = steady_now_us();
     const std::int64_t c0 = thread_cpu_us();
+    // Pipelined: what became durable while we waited leaves now.
+    POLDER_RETURN_IF_ERROR(host_->complete(clock_.wall_us()));
     host_->deliver_loopback(instant_from_us(t0));
     if (config_.daemon_order) host_->tick_if_due(instant_from_us(t0));
     offer_load(t0);
@@ -324,6 +338,7 @@ Status Member::run() {
       if (e.kind == consensus::kChosenEventKind) on_chosen(e, t2);
     }
   }
+  POLDER_RETURN_IF_ERROR(host_->drain(clock_.wall_us()));
   return storage_->close();
 }
 
@@ -356,6 +371,9 @@ Status Member::write_result() const {
                {"decode_core_s", static_cast<double>(profile_.decode_core_us) * 1e-6},
                {"commit_s", static_cast<double>(profile_.commit_us) * 1e-6},
                {"commits", profile_.commits},
+               {"pipelined", config_.pipelined},
+               {"synced_writes", host_->writes()},
+               {"messages_bundled", host_->messages_bundled()},
                {"commit_ms_avg", profile_.commits ? static_cast<double>(profile_.commit_us) / 1e3 /
                                                         static_cast<double>(profile_.commits) : 0.0},
                {"flush_s", static_cast<double>(profile_.flush_us) * 1e-6},

@@ -48,6 +48,8 @@ struct MemberConfig {
   bool rtt_adaptive = true;      // ConsensusOptions::rtt_adaptive
   std::int64_t retention_us = 1'000'000;
   bool daemon_order = false;     // tick after delivering (Daemon::turn's order) instead of before
+  bool pipelined = true;         // node::CoreHostOptions::pipelined: fsync on a committer thread
+  bool bundle = true;            // node::CoreHostOptions::bundle: one envelope per peer per flush
 };
 
 // Runs the member until start_us + seconds_us + grace_us, then writes its

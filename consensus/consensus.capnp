@@ -56,6 +56,7 @@ struct Message {
     chosen @6 :Chosen;        # the learners' announcement
     chosenAck @7 :ChosenAck;  # the executor heard it
     query @8 :Query;          # "what is chosen for (j, a)?"
+    batch @9 :List(Data);     # several encoded Messages (none a batch) for one peer, in order
   }
 }
 

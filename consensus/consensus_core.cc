@@ -57,6 +57,7 @@ RttEstimator::RttEstimator(std::int64_t initial_us, std::int64_t min_us, std::in
 
 void RttEstimator::sample(std::int64_t phase_us) {
   if (!adaptive_ || phase_us < 0) return;
+  backoff_ = 1;  // RFC 6298 5.7: a new measurement ends the timer backoff
   const double s = static_cast<double>(phase_us);
   if (samples_++ == 0) {
     srtt_us_ = s;
@@ -70,12 +71,16 @@ void RttEstimator::sample(std::int64_t phase_us) {
 
 void RttEstimator::timed_out() {
   if (!adaptive_) return;
-  srtt_us_ = std::min(srtt_us_ * 2, static_cast<double>(max_us_));
+  // RFC 6298 5.5: back the timer off, not the estimate. Doubling srtt
+  // itself (as before) outlived the stall that caused it: one 20 ms fsync
+  // stall on a 2 ms path then took ~8 samples per doubling to forget, and
+  // duels lost meanwhile backed off for 50-100 ms (real-process p99).
+  backoff_ = std::min(backoff_ * 2, kBackoffMax);
   update_unit();
 }
 
 void RttEstimator::update_unit() {
-  const double unit = srtt_us_ + 2 * rttvar_us_;
+  const double unit = (srtt_us_ + 2 * rttvar_us_) * backoff_;
   unit_us_ = std::clamp(static_cast<std::int64_t>(std::llround(unit)), min_us_, max_us_);
 }
 
@@ -283,11 +288,19 @@ Effects ConsensusCore::finish() {
 
 Effects ConsensusCore::receive(const NodeId& from, std::span<const std::uint8_t> bytes, Instant now) {
   begin(now);
-  auto message = decode_message(bytes, options_.wire);
-  if (!message) {
+  // A batch is handled as its messages one by one, in one call: their
+  // records go in one persist, before any of their replies (wire.h).
+  auto messages = decode_messages(bytes, options_.wire);
+  if (!messages) {
     ++counters_.malformed_dropped;  // peer input: counted, dropped, nothing else changes
-  } else {
-    handle(from, *message);
+    return finish();
+  }
+  for (const auto& message : *messages) {
+    if (!message) {
+      ++counters_.malformed_dropped;
+    } else {
+      handle(from, *message);
+    }
   }
   return finish();
 }

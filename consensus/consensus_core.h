@@ -91,11 +91,13 @@ Status validate_consensus_options(const ConsensusOptions& options);
 // What one phase of this node's proposals takes (send to majority reply,
 // so the acceptors' fsyncs and queueing are in it), smoothed as TCP does
 // (RFC 6298: srtt += (s - srtt)/8, rttvar += (|s - srtt| - rttvar)/4).
-// unit_us() = srtt + 2·rttvar, clamped to [min_us, max_us]: a timeout of
-// a few units then covers a loaded node's decision time, and a backoff of
-// one or two units lets a duel's winner finish. A phase that timed out
-// doubles srtt (Karn: its late replies are no sample), so an overloaded
-// node slows its timers down instead of abandoning ever more ballots.
+// unit_us() = (srtt + 2·rttvar)·backoff, clamped to [min_us, max_us]: a
+// timeout of a few units then covers a loaded node's decision time, and a
+// backoff of one or two units lets a duel's winner finish. A phase that
+// timed out doubles the backoff factor (Karn: its late replies are no
+// sample), so an overloaded or cut-off node slows its timers down instead
+// of abandoning ever more ballots; the next phase that completes resets it
+// to 1 (RFC 6298 5.5-5.7), so a passing stall is forgotten at once.
 class RttEstimator {
  public:
   RttEstimator(std::int64_t initial_us, std::int64_t min_us, std::int64_t max_us, bool adaptive);
@@ -106,7 +108,9 @@ class RttEstimator {
 
  private:
   void update_unit();
+  static constexpr double kBackoffMax = 1024;
   double srtt_us_;
+  double backoff_ = 1;
   double rttvar_us_;
   std::int64_t min_us_, max_us_;
   bool adaptive_;

@@ -5,6 +5,7 @@
 #include <kj/exception.h>
 #include <kj/io.h>
 
+#include <algorithm>
 #include <cassert>
 #include <cstring>
 #include <exception>
@@ -277,6 +278,7 @@ Result<Message> read_body(wire::Message::Reader m) {
       if (!spec) return spec.status();
       return Message(Query{std::move(spec).value()});
     }
+    case wire::Message::Body::BATCH: return invalid_argument("consensus batch inside a batch");
   }
   return invalid_argument("consensus message of an unknown kind");  // a newer peer's message
 }
@@ -357,6 +359,52 @@ Bytes encode_message(const Message& message) {
 
 Result<Message> decode_message(std::span<const std::uint8_t> bytes, const WireLimits& limits) {
   return read_message<wire::Message, Message>(bytes, limits, "consensus message", read_body);
+}
+
+Bytes encode_batch(std::span<const Bytes> messages) {
+  assert(messages.size() <= kBatchMessagesMax && "batch within kBatchMessagesMax");
+  capnp::MallocMessageBuilder builder;
+  auto root = builder.initRoot<wire::Message>();
+  root.setVersion(wire::CONSENSUS_VERSION);
+  auto list = root.initBody().initBatch(static_cast<unsigned>(messages.size()));
+  for (unsigned i = 0; i < messages.size(); ++i) {
+    list.set(i, capnp::Data::Reader(messages[i].data(), messages[i].size()));
+  }
+  Bytes out = finish(builder);
+  assert(out.size() <= kBatchBytesMax && "batch within kBatchBytesMax");
+  return out;
+}
+
+Result<std::vector<Result<Message>>> decode_messages(std::span<const std::uint8_t> bytes, const WireLimits& limits) {
+  using Decoded = std::vector<Result<Message>>;
+  // Only a batch may exceed the single-message limit.
+  WireLimits outer = limits;
+  outer.max_message_bytes = std::max(limits.max_message_bytes, kBatchBytesMax);
+  const bool oversized_for_one = bytes.size() > limits.max_message_bytes;
+  return read_message<wire::Message, Decoded>(
+      bytes, outer, "consensus message", [&](wire::Message::Reader m) -> Result<Decoded> {
+        Decoded out;
+        if (m.getVersion() != wire::CONSENSUS_VERSION || m.getBody().which() != wire::Message::Body::BATCH) {
+          if (oversized_for_one) {
+            return resource_exhausted("consensus message of " + std::to_string(bytes.size()) +
+                                      " bytes exceeds the limit of " + std::to_string(limits.max_message_bytes));
+          }
+          auto one = read_body(m);
+          if (!one) return one.status();
+          out.push_back(std::move(one));
+          return out;
+        }
+        auto list = m.getBody().getBatch();
+        if (list.size() > kBatchMessagesMax) {
+          return resource_exhausted("consensus batch of " + std::to_string(list.size()) +
+                                    " messages exceeds the limit of " + std::to_string(kBatchMessagesMax));
+        }
+        out.reserve(list.size());
+        for (auto inner : list) {
+          out.push_back(decode_message(std::span<const std::uint8_t>(inner.begin(), inner.size()), limits));
+        }
+        return out;
+      });
 }
 
 // ---- records ----------------------------------------------------------------

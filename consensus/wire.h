@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "consensus/messages.h"
 #include "protocol/core.h"
@@ -27,5 +28,22 @@ struct WireLimits {
 
 Bytes encode_message(const Message& message);
 Result<Message> decode_message(std::span<const std::uint8_t> bytes, const WireLimits& limits = {});
+
+// A batch: several encoded messages for one peer in one payload, so a host
+// sends one envelope per peer per turn instead of one per message (the
+// per-envelope cost — encoding, encryption, syscalls — was most of a busy
+// node's CPU). Each inner message obeys WireLimits as if it came alone;
+// batches do not nest; a batch is at most kBatchBytesMax and
+// kBatchMessagesMax messages. A node that receives one handles its
+// messages in order, as if they had arrived one by one.
+inline constexpr std::size_t kBatchBytesMax = 256 * 1024;
+inline constexpr std::size_t kBatchMessagesMax = 1024;
+// `messages` are encode_message() outputs, within the bounds above.
+Bytes encode_batch(std::span<const Bytes> messages);
+// Decodes a message or a batch of them: on success, the messages in order
+// (one for a plain message). An inner message that does not decode fails
+// only itself: it is returned as its error, in its place.
+Result<std::vector<Result<Message>>> decode_messages(std::span<const std::uint8_t> bytes,
+                                                     const WireLimits& limits = {});
 
 }  // namespace polder::consensus

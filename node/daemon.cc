@@ -648,15 +648,20 @@ void Daemon::handle(const Inbound& in) {
 }
 
 // A Prepare or Accept of a later attempt than one this node granted a live
-// executor lease on is dropped, as if lost (JobManager::may_vote). The core
-// decodes the bytes again; a malformed message is its to count.
+// executor lease on is dropped, as if lost (JobManager::may_vote); a batch
+// holding one is dropped whole (loss is always safe; polderd sends none).
+// The core decodes the bytes again; a malformed message is its to count.
 bool Daemon::consensus_vote_allowed(std::span<const std::uint8_t> bytes) {
-  auto message = consensus::decode_message(bytes);
-  if (!message) return true;
-  if (!std::holds_alternative<consensus::Prepare>(*message) && !std::holds_alternative<consensus::Accept>(*message)) {
-    return true;
+  auto messages = consensus::decode_messages(bytes);
+  if (!messages) return true;
+  for (const auto& message : *messages) {
+    if (!message) continue;
+    if (!std::holds_alternative<consensus::Prepare>(*message) && !std::holds_alternative<consensus::Accept>(*message)) {
+      continue;
+    }
+    if (!jobs_->may_vote(consensus::message_key(*message), clock_->now())) return false;
   }
-  return jobs_->may_vote(consensus::message_key(*message), clock_->now());
+  return true;
 }
 
 // ---- revocations -----------------------------------------------------------

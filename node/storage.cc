@@ -15,6 +15,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
 #include <rocksdb/iterator.h>
+#include <rocksdb/memtablerep.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice.h>
 #include <rocksdb/status.h>
@@ -35,6 +36,20 @@ static_assert(static_cast<int>(Column::kMeta) == 0 && static_cast<int>(Column::k
 constexpr std::size_t kInfoLogFilesMax = 4;
 constexpr std::size_t kInfoLogSizeBytesMax = 8 * 1024 * 1024;
 constexpr int kOpenFilesMax = 512;
+
+// Per-family tuning. The acceptor family takes a few small writes per
+// consensus decision and is read back only by a scan at start: with a skip
+// list, its inserts (random 37-byte keys into a memtable of up to 64 MB)
+// were a third of a busy node's CPU (perf, bench/consensus_cluster). A
+// vector memtable appends instead and sorts once, in the background flush;
+// the price is a sort per read of the unflushed part, paid by load_all() at
+// start and by tests. Needs allow_concurrent_memtable_write off (one writer
+// thread per write group anyway).
+rocksdb::ColumnFamilyOptions family_options(std::string_view name, const rocksdb::ColumnFamilyOptions& base) {
+  rocksdb::ColumnFamilyOptions o = base;
+  if (name == "acceptor") o.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
+  return o;
+}
 
 bool contains(std::string_view haystack, std::string_view needle) {
   return haystack.find(needle) != std::string_view::npos;
@@ -221,6 +236,7 @@ Status Storage::open_db() {
   options.keep_log_file_num = kInfoLogFilesMax;
   options.max_log_file_size = kInfoLogSizeBytesMax;
   options.max_open_files = kOpenFilesMax;
+  options.allow_concurrent_memtable_write = false;  // see family_options()
 
   // Open every family on disk (RocksDB insists), including ones a newer
   // polderd may have added: the schema check must run before we refuse.
@@ -234,7 +250,7 @@ Status Storage::open_db() {
   }
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const std::string& name : families) {
-    descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions(options));
+    descriptors.emplace_back(name, family_options(name, rocksdb::ColumnFamilyOptions(options)));
   }
 
   std::vector<rocksdb::ColumnFamilyHandle*> raw_handles;
@@ -313,7 +329,8 @@ Status Storage::check_schema_or_initialize(const std::vector<std::string>& exist
     if (handles_[c] != nullptr) continue;
     rocksdb::ColumnFamilyHandle* raw = nullptr;
     POLDER_RETURN_IF_ERROR(from_rocksdb(
-        db_->CreateColumnFamily(rocksdb::ColumnFamilyOptions(), std::string(kFamilyNames[c]), &raw),
+        db_->CreateColumnFamily(family_options(kFamilyNames[c], rocksdb::ColumnFamilyOptions()),
+                                std::string(kFamilyNames[c]), &raw),
         "creating column family " + std::string(kFamilyNames[c]) + " in storage at " + dir_));
     handles_[c].reset(raw);
   }

@@ -293,9 +293,9 @@ bool Transport::receive_one(zmq::socket_t& socket, Channel channel, std::vector<
   return true;
 }
 
-std::vector<Inbound> Transport::poll(std::chrono::milliseconds timeout, std::size_t max_messages) {
+std::vector<Inbound> Transport::poll(std::chrono::milliseconds timeout, std::size_t max_messages, int wake_fd) {
   std::vector<Inbound> out;
-  zmq::pollitem_t items[3] = {
+  zmq::pollitem_t items[4] = {
       {zap_.handle(), 0, ZMQ_POLLIN, 0},
       {peer_router_ ? peer_router_.handle() : nullptr, 0, ZMQ_POLLIN, 0},
       {client_router_ ? client_router_.handle() : nullptr, 0, ZMQ_POLLIN, 0},
@@ -305,6 +305,7 @@ std::vector<Inbound> Transport::poll(std::chrono::milliseconds timeout, std::siz
     if (!peer_router_) items[1] = items[2];
     count += 1;
   }
+  if (wake_fd >= 0) items[count++] = {nullptr, wake_fd, ZMQ_POLLIN, 0};
   try {
     zmq::poll(items, static_cast<std::size_t>(count), timeout);
     for (int i = 0; i < 64 && (zap_.get(zmq::sockopt::events) & ZMQ_POLLIN); ++i) serve_zap_request();

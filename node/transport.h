@@ -103,7 +103,9 @@ class Transport {
 
   // Waits up to `timeout` for traffic, serves ZAP requests, and returns at
   // most `max_messages` inbound messages (bounded work per call).
-  std::vector<Inbound> poll(std::chrono::milliseconds timeout, std::size_t max_messages = 256);
+  // `wake_fd` (optional, e.g. CoreHost::completion_fd()) also ends the wait
+  // when it becomes readable; the caller drains it.
+  std::vector<Inbound> poll(std::chrono::milliseconds timeout, std::size_t max_messages = 256, int wake_fd = -1);
 
   const TransportCounters& counters() const { return counters_; }
   // The bound endpoints (with the real port if the config said port 0... not

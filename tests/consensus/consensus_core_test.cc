@@ -41,6 +41,31 @@ TEST(ConsensusCore, AcceptorPersistsBeforeItsReply) {
   EXPECT_TRUE(std::holds_alternative<Accepted>(*reply));
 }
 
+TEST(ConsensusCore, BatchOfAcceptsIsOnePersistBeforeAllReplies) {
+  Harness h = five();
+  const InstanceSpec other = spec_of(2, 0, {n1, n2, n3}, n4);
+  std::vector<Bytes> accepts = {encode_message(Accept{kSpec, Ballot::fast(n4), kRun5}),
+                                encode_message(Accept{other, Ballot::fast(n4), kRun3})};
+  Effects e = h.core(n1).receive(n4, encode_batch(accepts), instant_from_us(h.now_us()));
+  // Both instances' acceptor records in the one persist that precedes
+  // both replies, in the order the Accepts came.
+  ASSERT_EQ(e.persist.size(), 2U);
+  EXPECT_EQ(e.persist[0].key, record_key(RecordKind::kAcceptor, kSpec.key));
+  EXPECT_EQ(e.persist[1].key, record_key(RecordKind::kAcceptor, other.key));
+  ASSERT_EQ(e.send.size(), 2U);
+  for (const auto& m : e.send) {
+    auto reply = decode_message(m.bytes);
+    ASSERT_TRUE(reply.is_ok());
+    EXPECT_TRUE(std::holds_alternative<Accepted>(*reply));
+  }
+  EXPECT_EQ(h.core(n1).counters().malformed_dropped, 0U);
+  // A garbage element is dropped and counted; the rest of its batch is handled.
+  std::vector<Bytes> mixed = {Bytes(24, 0x33), encode_message(Accept{kSpec, Ballot::fast(n4), kRun5})};
+  Effects again = h.core(n1).receive(n4, encode_batch(mixed), instant_from_us(h.now_us()));
+  EXPECT_EQ(h.core(n1).counters().malformed_dropped, 1U);
+  EXPECT_EQ(again.send.size(), 1U);
+}
+
 TEST(ConsensusCore, FastPathDecidesInOneRoundTrip) {
   Harness h = five();
   h.propose(n4, kSpec, kRun5);
@@ -363,8 +388,15 @@ TEST(RttEstimator, FollowsSamplesWithinItsBounds) {
   // srtt -> 1 ms and rttvar -> 0: the unit approaches the phase time.
   EXPECT_GE(rtt.unit_us(), 1'000);
   EXPECT_LE(rtt.unit_us(), 1'100);
-  rtt.timed_out();  // Karn: a timeout doubles srtt, no sample
-  EXPECT_GE(rtt.unit_us(), 2'000);
+  const std::int64_t settled = rtt.unit_us();
+  rtt.timed_out();  // Karn: a timeout backs the timer off, no sample
+  EXPECT_GE(rtt.unit_us(), 2 * settled - 1);
+  rtt.timed_out();
+  EXPECT_GE(rtt.unit_us(), 4 * settled - 2);
+  // The next completed phase ends the backoff at once (RFC 6298 5.7).
+  rtt.sample(1'000);
+  EXPECT_GE(rtt.unit_us(), 1'000);
+  EXPECT_LE(rtt.unit_us(), 1'100);
   for (int i = 0; i < 20; ++i) rtt.timed_out();
   EXPECT_EQ(rtt.unit_us(), 10'000) << "never above rtt_us";
   for (int i = 0; i < 200; ++i) rtt.sample(10);

@@ -61,6 +61,59 @@ TEST(Wire, GarbageTruncatedAndEmptyAreErrors) {
   }
 }
 
+TEST(Wire, BatchDecodesToItsMessagesInOrder) {
+  std::vector<Bytes> inner = {encode_message(Message(Accepted{spec().key, Ballot{1, node(2)}})),
+                              encode_message(Message(Query{spec()})),
+                              encode_message(Message(ChosenAck{spec().key}))};
+  auto decoded = decode_messages(encode_batch(inner));
+  ASSERT_TRUE(decoded.is_ok()) << decoded.status().to_string();
+  ASSERT_EQ(decoded->size(), 3u);
+  EXPECT_TRUE(std::holds_alternative<Accepted>(*(*decoded)[0]));
+  EXPECT_TRUE(std::holds_alternative<Query>(*(*decoded)[1]));
+  EXPECT_TRUE(std::holds_alternative<ChosenAck>(*(*decoded)[2]));
+  // A plain message is a list of one.
+  auto one = decode_messages(inner[1]);
+  ASSERT_TRUE(one.is_ok());
+  ASSERT_EQ(one->size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<Query>(*(*one)[0]));
+  // decode_message() alone refuses a batch: only decode_messages() opens one.
+  EXPECT_FALSE(decode_message(encode_batch(inner)).is_ok());
+}
+
+TEST(Wire, BadMessageInABatchFailsOnlyItself) {
+  std::vector<Bytes> inner = {encode_message(Message(ChosenAck{spec().key})), Bytes(16, 0x5a),
+                              encode_batch(std::vector<Bytes>{encode_message(Message(ChosenAck{spec().key}))})};
+  auto decoded = decode_messages(encode_batch(inner));
+  ASSERT_TRUE(decoded.is_ok());
+  ASSERT_EQ(decoded->size(), 3u);
+  EXPECT_TRUE((*decoded)[0].is_ok());
+  EXPECT_FALSE((*decoded)[1].is_ok());  // garbage
+  EXPECT_FALSE((*decoded)[2].is_ok());  // a batch inside a batch
+}
+
+TEST(Wire, BatchLimitsHold) {
+  // More messages than kBatchMessagesMax, built by hand: refused whole.
+  capnp::MallocMessageBuilder builder;
+  auto root = builder.initRoot<wire::Message>();
+  root.setVersion(wire::CONSENSUS_VERSION);
+  const Bytes ack = encode_message(Message(ChosenAck{spec().key}));
+  auto list = root.initBody().initBatch(static_cast<unsigned>(kBatchMessagesMax + 1));
+  for (unsigned i = 0; i < list.size(); ++i) list.set(i, capnp::Data::Reader(ack.data(), ack.size()));
+  auto words = capnp::messageToFlatArray(builder);
+  auto bytes = words.asBytes();
+  auto refused = decode_messages(std::span<const std::uint8_t>(bytes.begin(), bytes.size()));
+  ASSERT_FALSE(refused.is_ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kResourceExhausted);
+  // Over the single-message limit but not a batch: refused as oversized.
+  WireLimits small;
+  small.max_message_bytes = 64;
+  const Bytes accept = encode_message(Message(Accept{spec(), Ballot{1, node(1)}, value()}));
+  ASSERT_GT(accept.size(), 64u);
+  EXPECT_FALSE(decode_messages(accept, small).is_ok());
+  // Over kBatchBytesMax: refused whatever it holds.
+  EXPECT_FALSE(decode_messages(Bytes(kBatchBytesMax + 8, 0)).is_ok());
+}
+
 TEST(Wire, OversizedMessageIsRefused) {
   Bytes big(WireLimits{}.max_message_bytes + 8, 0);
   auto r = decode_message(big);

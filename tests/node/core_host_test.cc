@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "tests/node/fault_fs.h"
 #include "tests/node/test_ports.h"
@@ -49,7 +50,7 @@ class CoreHostTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  void start(StorageOptions storage_options = {}) {
+  void start(StorageOptions storage_options = {}, CoreHostOptions core_host_options = {}) {
     auto storage = Storage::open(dir_, storage_options);
     ASSERT_TRUE(storage.is_ok()) << storage.status().to_string();
     storage_ = std::move(*storage);
@@ -67,7 +68,28 @@ class CoreHostTest : public ::testing::Test {
     host_core_ = std::make_unique<CoreHost>(
         "echo", std::move(core), host_.id(), *storage_, *host_transport_, codec_,
         [](Bytes b) { return Payload(ConsensusPayload{std::move(b)}); },
-        [this](const CoreEvent& e) { events_.push_back(e); });
+        [this](const CoreEvent& e) { events_.push_back(e); }, std::move(core_host_options));
+  }
+
+  static CoreHostOptions pipelined() {
+    CoreHostOptions o;
+    o.pipelined = true;
+    o.inline_ops_max = 0;  // every write goes through the committer thread
+    return o;
+  }
+
+  // Payload bytes of every envelope the peer receives within `within`.
+  std::vector<Bytes> peer_payloads(std::chrono::milliseconds within, std::size_t want) {
+    std::vector<Bytes> out;
+    auto end = std::chrono::steady_clock::now() + within;
+    while (std::chrono::steady_clock::now() < end && out.size() < want) {
+      host_transport_->poll(1ms);
+      for (auto& in : peer_transport_->poll(10ms)) {
+        auto env = codec_.decode(in.bytes);
+        if (env.is_ok()) out.push_back(std::get<ConsensusPayload>(env->payload).bytes);
+      }
+    }
+    return out;
   }
 
   // What the peer receives within `within`.
@@ -146,6 +168,99 @@ TEST_F(CoreHostTest, TicksOnlyWhenDue) {
   EXPECT_EQ(core_->ticks, 1);
   host_core_->tick_if_due(Instant{} + std::chrono::hours(2));
   EXPECT_EQ(core_->ticks, 2);
+}
+
+TEST_F(CoreHostTest, PipelinedFlushSendsOnlyOnceTheWriteIsDurable) {
+  start({}, pipelined());
+  ASSERT_GE(host_core_->completion_fd(), 0);
+  host_core_->deliver(peer_.id(), Bytes{7, 8}, Instant{});
+  ASSERT_TRUE(host_core_->flush(0).is_ok());
+  // Whatever the committer did meanwhile: a group is sent and raised only
+  // when complete() sees it durable, and then its record is on disk.
+  for (int i = 0; i < 2000 && host_core_->groups_in_flight() > 0; ++i) {
+    ASSERT_TRUE(host_core_->complete(0).is_ok());
+    if (host_core_->groups_in_flight() > 0) {
+      EXPECT_TRUE(events_.empty());
+      std::this_thread::sleep_for(1ms);
+    }
+  }
+  ASSERT_EQ(host_core_->groups_in_flight(), 0u);
+  EXPECT_EQ(**storage_->get(Column::kAcceptor, "last"), (Bytes{7, 8}));
+  ASSERT_EQ(events_.size(), 1u);
+  auto got = peer_payloads(3s, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0], (Bytes{7, 8}));
+  EXPECT_EQ(host_core_->writes(), 1u);
+}
+
+TEST_F(CoreHostTest, PipelinedGroupsLeaveInFlushOrderEvenWithoutWrites) {
+  start({}, pipelined());
+  host_core_->deliver(peer_.id(), Bytes{1}, Instant{});
+  ASSERT_TRUE(host_core_->flush(0).is_ok());
+  // A turn that writes nothing (the tick only sends to itself) still waits
+  // behind the turn before it.
+  host_core_->tick_if_due(Instant{});
+  ASSERT_TRUE(host_core_->flush(0).is_ok());
+  host_core_->deliver(peer_.id(), Bytes{3}, Instant{});
+  ASSERT_TRUE(host_core_->flush(0).is_ok());
+  ASSERT_TRUE(host_core_->drain(0).is_ok());
+  EXPECT_EQ(host_core_->groups_in_flight(), 0u);
+  ASSERT_EQ(events_.size(), 2u);
+  EXPECT_EQ(**storage_->get(Column::kAcceptor, "last"), (Bytes{3}));
+  auto got = peer_payloads(3s, 2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0], (Bytes{1}));
+  EXPECT_EQ(got[1], (Bytes{3}));
+  host_core_->deliver_loopback(Instant{});
+  EXPECT_EQ(core_->received_from.back(), host_.id());
+}
+
+TEST_F(CoreHostTest, PipelinedFailedWriteSendsNothingThenOrLater) {
+  auto disk = std::make_shared<DiskFullSwitch>();
+  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(std::make_shared<FaultFileSystem>(disk));
+  StorageOptions options;
+  options.env = env.get();
+  start(options, pipelined());
+  disk->set(true);
+  host_core_->deliver(peer_.id(), Bytes{9}, Instant{});
+  // The write happens on the committer thread: flush() reports the failure
+  // if the committer was quick enough, drain() does otherwise.
+  Status s = host_core_->flush(0);
+  if (s.is_ok()) s = host_core_->drain(0);
+  EXPECT_FALSE(s.is_ok());
+  EXPECT_NE(s.message().find("durable write failed"), std::string::npos) << s.to_string();
+  disk->set(false);
+  // Fail-stop: a later turn is refused too, though the disk is back.
+  host_core_->deliver(peer_.id(), Bytes{10}, Instant{});
+  EXPECT_FALSE(host_core_->flush(0).is_ok() && host_core_->drain(0).is_ok());
+  EXPECT_TRUE(events_.empty());
+  EXPECT_TRUE(peer_receives(500ms).empty());
+  host_core_.reset();
+  storage_.reset();
+}
+
+TEST_F(CoreHostTest, BundlesAFlushsMessagesPerPeerInOrder) {
+  CoreHostOptions o;
+  std::vector<std::size_t> bundle_sizes;
+  o.bundle = [&](std::span<const Bytes> messages) {
+    bundle_sizes.push_back(messages.size());
+    Bytes joined;
+    for (const auto& m : messages) joined.insert(joined.end(), m.begin(), m.end());
+    return joined;
+  };
+  o.bundle_messages_max = 2;
+  o.bundle_bytes_max = 1024;
+  start({}, o);
+  for (std::uint8_t b : {1, 2, 3}) host_core_->deliver(peer_.id(), Bytes{b}, Instant{});
+  ASSERT_TRUE(host_core_->flush(0).is_ok());
+  // Three echoes to one peer, at most two per bundle: a bundle of two, then
+  // the third alone, unbundled.
+  EXPECT_EQ(bundle_sizes, (std::vector<std::size_t>{2}));
+  auto got = peer_payloads(3s, 2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0], (Bytes{1, 2}));
+  EXPECT_EQ(got[1], (Bytes{3}));
+  EXPECT_EQ(host_core_->messages_bundled(), 2u);
 }
 
 }  // namespace
