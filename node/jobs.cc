@@ -838,9 +838,10 @@ void JobManager::place(Record& r, Instant now, std::int64_t wall_us) {
   }
   ++counters_.placements;
   const auto& best = placement->ranked.front();
-  // Debug, as the reservation below: several lines per job at info were a
-  // measurable share of a loaded node's time; the outcome is logged at info.
-  spdlog::debug("job {} attempt {}: {}", r.view.job_id.short_hex(), r.view.attempt, placement->explain(2));
+  // Info: where a job goes and why (its cost terms and the runners-up) is
+  // what an operator reads the log for (issue 7). The reservation line
+  // below is debug: several lines per job at info cost a loaded node.
+  spdlog::info("job {} attempt {}: {}", r.view.job_id.short_hex(), r.view.attempt, placement->explain(2));
   reserve_at(r, best.node, now, wall_us);
 }
 
