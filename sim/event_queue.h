@@ -12,9 +12,10 @@
 // anything further out waits in a second heap until its bucket comes up.
 // When the current bucket runs dry, the next non-empty one is heapified.
 // The order handed out is exactly the (time_us, seq) order of one binary
-// heap over everything: only the cost changes. A 10,000-node gossip run
-// keeps ~100,000 events pending; one heap over all of them cost ~17 cache-
-// missing levels per pop, the current bucket's heap stays in cache.
+// heap over everything: only the cost changes. In a 10,000-node gossip
+// run one heap over every pending event (a tick and messages in flight
+// per node) was 6% of the CPU, its lower levels out of cache; the current
+// bucket's heap is a few hundred events.
 //
 // Guarantees: pop() never goes back in time (the clock is monotonic); the
 // queue never holds more than `capacity_max` events (asserted: exceeding it
