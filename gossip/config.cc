@@ -29,6 +29,7 @@ GossipConfig wan_config() {
   // of them (and a second direct ping) keep false suspicions, and the
   // refutations they cost federation-wide, rare at 10,000 members.
   c.indirect_checks = 5;
+  c.retry_before_indirect = true;
   c.gossip_interval = 200ms;
   c.gossip_fanout = 3;
   c.push_pull_interval = 60s;

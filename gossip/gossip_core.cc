@@ -69,7 +69,8 @@ GossipCore::GossipCore(ConstructionTag, const NodeId& self, GossipOptions option
       vivaldi_(options_.config.vivaldi),
       awareness_(options_.config.awareness_max),
       broadcasts_(options_.config.broadcasts_max) {
-  table_.reserve(std::max(options_.expected_members, options_.initial_members.size() + 1));
+  const std::size_t shared_count = options_.shared_initial_members ? options_.shared_initial_members->size() : 0;
+  table_.reserve(std::max(options_.expected_members, options_.initial_members.size() + shared_count + 1));
   self_slot_ = table_.insert(self_);
   Member& me = table_.at(self_slot_);
   me.incarnation = incarnation;
@@ -82,15 +83,18 @@ GossipCore::GossipCore(ConstructionTag, const NodeId& self, GossipOptions option
     me.record = *verified;
   }
   options_.own_record.clear();
-  bootstrap(options_, 0);
+  bootstrap(options_.initial_members, 0);
+  if (options_.shared_initial_members) bootstrap(*options_.shared_initial_members, 0);
+  rebuild_probe_order();
   options_.initial_members.clear();
   options_.initial_members.shrink_to_fit();
+  options_.shared_initial_members.reset();
   persist_incarnation();
   broadcast(self_alive_update());  // (re)joining: announce this incarnation
 }
 
-void GossipCore::bootstrap(const GossipOptions& options, std::int64_t now_us) {
-  for (const auto& [id, record] : options.initial_members) {  // bounded by the list
+void GossipCore::bootstrap(const GossipOptions::InitialMembers& members, std::int64_t now_us) {
+  for (const auto& [id, record] : members) {  // bounded by the list
     if (id == self_ || table_.find(id) != MemberTable::kNone) continue;
     if (table_.size() >= options_.config.members_max) break;
     if (options_.admit && !options_.admit(id)) {
@@ -106,7 +110,6 @@ void GossipCore::bootstrap(const GossipOptions& options, std::int64_t now_us) {
       m.record = record;
     }
   }
-  rebuild_probe_order();
 }
 
 void GossipCore::persist_incarnation() {
@@ -270,7 +273,7 @@ Effects GossipCore::finish(Instant now) {
   if (!broadcasts_.empty()) wake = std::min(wake, next_gossip_us_);
   wake = std::min(wake, next_push_pull_us_);
   if (!joined_) wake = std::min(wake, next_join_us_);
-  for (const Probe& p : probes_) wake = std::min(wake, p.indirect_sent ? p.deadline_us : p.indirect_at_us);
+  for (const Probe& p : probes_) wake = std::min(wake, p.next_timer_us());
   for (const Relay& r : relays_) wake = std::min(wake, r.nacked ? r.expire_us : r.nack_at_us);
   wake = std::min(wake, suspicion_wake_us());
   if (!reap_queue_.empty()) wake = std::min(wake, reap_queue_.front().first);

@@ -103,7 +103,12 @@ struct GossipOptions {
   // it, or the simulator's bootstrap), with their records when known (null
   // otherwise; a record about another key is dropped); they start alive at
   // incarnation 0.
-  std::vector<std::pair<NodeId, std::shared_ptr<const VerifiedRecord>>> initial_members;
+  using InitialMembers = std::vector<std::pair<NodeId, std::shared_ptr<const VerifiedRecord>>>;
+  InitialMembers initial_members;
+  // More of the same, shared read-only between cores started from one
+  // snapshot (the simulator's 10,000 cores: one list, not 10,000 copies);
+  // may hold this node itself, which is skipped. Null: none.
+  std::shared_ptr<const InitialMembers> shared_initial_members;
   Bytes own_record;  // this node's signed record; may be empty
   std::size_t expected_members = 0;  // reserve hint
 };
@@ -170,11 +175,16 @@ class GossipCore : public Core {
     NodeId target;
     std::uint32_t seq = 0;
     std::int64_t started_us = 0;
+    std::int64_t retry_at_us = 0;     // == indirect_at_us unless retry_before_indirect
     std::int64_t indirect_at_us = 0;
     std::int64_t deadline_us = 0;
     std::uint32_t nacks_expected = 0;
     std::uint32_t nacks = 0;
+    bool retry_sent = false;
     bool indirect_sent = false;
+    std::int64_t next_timer_us() const {
+      return indirect_sent ? deadline_us : (retry_sent ? indirect_at_us : retry_at_us);
+    }
   };
   struct Relay {  // an indirect probe done for someone else
     std::uint32_t seq = 0;  // our ping's
@@ -201,7 +211,7 @@ class GossipCore : public Core {
   Update self_alive_update() const;
   Update update_for(const Member& m) const;
   std::uint64_t version_of(const Member& m) const;
-  void bootstrap(const GossipOptions& options, std::int64_t now_us);
+  void bootstrap(const GossipOptions::InitialMembers& members, std::int64_t now_us);
 
   // gossip_merge.cc: SWIM's state transitions
   void apply_updates(const NodeId& from, std::vector<Update>& updates, Via via, std::int64_t now_us);
@@ -223,6 +233,7 @@ class GossipCore : public Core {
   void start_probe(std::uint32_t slot, std::int64_t now_us);
   Duration probe_timeout_for(std::uint32_t slot) const;
   void expire_probes(std::int64_t now_us);
+  void send_retry(Probe& probe);
   void send_indirect(Probe& probe);
   void fail_probe(const Probe& probe, std::int64_t now_us);
   void on_ping(const NodeId& from, const Ping& ping);

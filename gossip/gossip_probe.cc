@@ -77,8 +77,18 @@ void GossipCore::start_probe(std::uint32_t slot, std::int64_t now_us) {
   p.target = m.id;
   p.seq = next_seq_++;
   p.started_us = now_us;
-  p.deadline_us = now_us + to_us(awareness_.scale(options_.config.probe_deadline));
-  p.indirect_at_us = std::min(now_us + to_us(awareness_.scale(probe_timeout_for(slot))), p.deadline_us - 1);
+  const std::int64_t deadline_us = to_us(awareness_.scale(options_.config.probe_deadline));
+  const std::int64_t timeout_us = to_us(awareness_.scale(probe_timeout_for(slot)));
+  p.deadline_us = now_us + deadline_us;
+  p.retry_at_us = std::min(now_us + timeout_us, p.deadline_us - 1);
+  p.indirect_at_us = p.retry_at_us;
+  if (options_.config.retry_before_indirect) {
+    // The retry by a third of the deadline, the others asked a timeout
+    // later but by half of it: the relayed round trip (requester, helper,
+    // target and back, plus the helper's nack) fits in the second half.
+    p.retry_at_us = now_us + std::min(timeout_us, deadline_us / 3);
+    p.indirect_at_us = std::max(p.retry_at_us, now_us + std::min(2 * timeout_us, deadline_us / 2));
+  }
   Message message{Ping{p.seq, vivaldi_.coordinate()}, {}};
   // Lifeguard: tell a suspect it is suspected, so it can refute at once.
   if (m.state == MemberState::kSuspect) message.updates.push_back(update_for(m));
@@ -92,6 +102,7 @@ void GossipCore::expire_probes(std::int64_t now_us) {
   for (std::size_t i = 0; i < probes_.size();) {  // bounded by probes_in_flight_max
     Probe& p = probes_[i];
     if (!p.indirect_sent && now_us >= p.indirect_at_us) send_indirect(p);
+    if (!p.retry_sent && now_us >= p.retry_at_us) send_retry(p);
     if (now_us >= p.deadline_us) {
       const Probe failed = p;
       probes_.erase(probes_.begin() + static_cast<std::ptrdiff_t>(i));
@@ -113,10 +124,14 @@ void GossipCore::send_indirect(Probe& probe) {
     send(helper, std::move(message));
   }
   probe.nacks_expected = static_cast<std::uint32_t>(helpers.size());
-  // Ping the target once more as well (memberlist's TCP fallback in
-  // spirit): under message loss most failed probes are a lost ping or ack,
-  // and a second direct try makes a false suspicion ~10x rarer for one
-  // message. Same seq: whichever ack comes back first ends the probe.
+}
+
+// Ping the target once more (memberlist's TCP fallback in spirit): under
+// message loss most failed probes are a lost ping or ack, and a second
+// direct try makes a false suspicion ~10x rarer for one message. Same seq:
+// whichever ack comes back first ends the probe.
+void GossipCore::send_retry(Probe& probe) {
+  probe.retry_sent = true;
   Message retry{Ping{probe.seq, vivaldi_.coordinate()}, {}};
   send(probe.target, std::move(retry));
 }
@@ -156,7 +171,7 @@ void GossipCore::on_ack(const NodeId& from, const Ack& ack, std::int64_t now_us)
   auto probe = std::find_if(probes_.begin(), probes_.end(), [&](const Probe& p) { return p.seq == ack.seq; });
   if (probe != probes_.end()) {
     // Direct and answering the first ping: an RTT sample for Vivaldi.
-    if (from == probe->target && ack.coordinate && !probe->indirect_sent) {
+    if (from == probe->target && ack.coordinate && !probe->retry_sent) {
       const double rtt_ms = static_cast<double>(now_us - probe->started_us) / 1000.0;
       vivaldi_.observe(*ack.coordinate, rtt_ms, rng_);
       learn_coordinate(from, ack.coordinate);

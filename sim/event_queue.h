@@ -6,12 +6,23 @@
 // virtual instant come out in the order they were pushed, never in an order
 // that depends on addresses or hashing.
 //
+// Structure: a calendar queue. Virtual time is cut into buckets of
+// kBucketUs; the bucket being consumed is a small binary heap, the next
+// kBuckets - 1 buckets are unsorted vectors (a push is an append), and
+// anything further out waits in a second heap until its bucket comes up.
+// When the current bucket runs dry, the next non-empty one is heapified.
+// The order handed out is exactly the (time_us, seq) order of one binary
+// heap over everything: only the cost changes. In a 10,000-node gossip
+// run one heap over every pending event (a tick and messages in flight
+// per node) was 6% of the CPU, its lower levels out of cache; the current
+// bucket's heap is a few hundred events.
+//
 // Guarantees: pop() never goes back in time (the clock is monotonic); the
 // queue never holds more than `capacity_max` events (asserted: exceeding it
-// is a bug in the caller's bounds). Events are small PODs stored by value in
-// a vector-backed binary heap: pushing and popping allocate nothing once the
-// vector has grown to the run's high-water mark. Payloads live elsewhere
-// (PayloadSlab), referenced by id.
+// is a bug in the caller's bounds). Events are small PODs stored by value:
+// pushing and popping allocate nothing once the vectors have grown to the
+// run's high-water mark. Payloads live elsewhere (PayloadSlab), referenced
+// by id.
 //
 // Thread-safety: none; one queue per simulator, used from one thread.
 #pragma once
@@ -49,8 +60,12 @@ struct Event {
 class EventQueue {
  public:
   static constexpr std::size_t kCapacityMaxDefault = std::size_t{1} << 28;
+  static constexpr int kBucketShift = 10;  // buckets of 1,024 us
+  static constexpr std::int64_t kBucketUs = std::int64_t{1} << kBucketShift;
+  static constexpr std::size_t kBuckets = 4096;  // ~4.2 s of virtual time in the ring
 
-  explicit EventQueue(std::size_t capacity_max = kCapacityMaxDefault) : capacity_max_(capacity_max) {}
+  explicit EventQueue(std::size_t capacity_max = kCapacityMaxDefault)
+      : ring_(kBuckets), capacity_max_(capacity_max) {}
 
   // Current virtual time: the time of the last popped event or advance_to().
   std::int64_t now_us() const { return now_us_; }
@@ -58,12 +73,13 @@ class EventQueue {
   // Schedules `event`; its time must not be in the past.
   void push(Event event);
 
-  bool empty() const { return heap_.empty(); }
-  std::size_t size() const { return heap_.size(); }
+  bool empty() const { return size_ == 0; }
+  std::size_t size() const { return size_; }
   // Time of the earliest event. Precondition: !empty().
   std::int64_t next_time_us() const {
-    assert(!heap_.empty());
-    return heap_.front().time_us;
+    assert(size_ > 0);
+    if (current_.empty()) refill();
+    return current_.front().time_us;
   }
 
   // Removes and returns the earliest event, advancing the clock to its time.
@@ -73,14 +89,26 @@ class EventQueue {
   // than the next event, or an event would be skipped).
   void advance_to(std::int64_t time_us);
 
-  void reserve(std::size_t events) { heap_.reserve(events); }
+  void reserve(std::size_t events) { far_.reserve(events); }
 
  private:
   static bool before(const Event& a, const Event& b) {
     return a.time_us < b.time_us || (a.time_us == b.time_us && a.seq < b.seq);
   }
+  static std::int64_t bucket_of(std::int64_t time_us) { return time_us >> kBucketShift; }
+  static void heap_push(std::vector<Event>& heap, const Event& event);
+  static Event heap_pop(std::vector<Event>& heap);
+  // Makes the next non-empty bucket current. Precondition: current_ is
+  // empty and size_ > 0. Logically const: the order handed out is unchanged.
+  void refill() const;
 
-  std::vector<Event> heap_;
+  // Mutable for refill(), which next_time_us() may need.
+  mutable std::vector<Event> current_;              // heap: events of bucket current_bucket_
+  mutable std::vector<std::vector<Event>> ring_;    // buckets current_bucket_+1 .. +kBuckets-1, by bucket % kBuckets
+  mutable std::vector<Event> far_;                  // heap: events of later buckets
+  mutable std::int64_t current_bucket_ = 0;
+  mutable std::size_t ring_count_ = 0;
+  std::size_t size_ = 0;
   std::int64_t now_us_ = 0;
   std::uint64_t seq_next_ = 0;
   std::size_t capacity_max_;

@@ -110,6 +110,10 @@ class Campaign {
       assert(verified.is_ok());
       initial_records_.push_back(*verified);
     }
+    auto members = std::make_shared<gossip::GossipOptions::InitialMembers>();
+    members->reserve(options.nodes);
+    for (std::uint32_t i = 0; i < options.nodes; ++i) members->emplace_back(ids_[i], initial_records_[i]);
+    initial_members_ = std::move(members);
   }
 
   GossipCampaignResult run();
@@ -130,6 +134,7 @@ class Campaign {
   Meter meter_;
   std::vector<NodeId> ids_;
   std::vector<std::shared_ptr<const gossip::VerifiedRecord>> initial_records_;
+  std::shared_ptr<const gossip::GossipOptions::InitialMembers> initial_members_;  // every node, self included
   std::vector<std::uint64_t> sequence_;        // newest published record sequence per node
   std::vector<Victim> victims_;
   std::map<std::uint32_t, std::size_t> victim_of_;  // node -> index in victims_
@@ -149,11 +154,8 @@ std::unique_ptr<Core> Campaign::make_core(const NodeId& self, const DurableRecor
   o.verifier = verifier_;
   o.expected_members = options_.nodes;
   // A formed federation: every node starts knowing the others (as from a
-  // persisted member table) and their first records.
-  o.initial_members.reserve(options_.nodes);
-  for (std::uint32_t i = 0; i < options_.nodes; ++i) {
-    if (i != index) o.initial_members.emplace_back(ids_[i], initial_records_[i]);
-  }
+  // persisted member table) and their first records; one list for all.
+  o.shared_initial_members = initial_members_;
   const bool restarted = !durable.empty();
   o.own_record = make_fake_record(self, 0, restarted ? ++sequence_[index] : sequence_[index]);
   for (std::uint32_t k = 1; k <= 3; ++k) o.config.seeds.push_back(ids_[(index + k * 7919) % options_.nodes]);

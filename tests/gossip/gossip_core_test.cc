@@ -239,9 +239,10 @@ TEST(GossipCore, MeasuredLinksAreAnEwmaAndReportChangesOnce) {
 }
 
 // One core alone with two members that never answer; the test plays them.
-std::unique_ptr<GossipCore> lone_core(std::shared_ptr<sim::FakeRecordVerifier> verifier) {
+std::unique_ptr<GossipCore> lone_core(std::shared_ptr<sim::FakeRecordVerifier> verifier,
+                                      GossipConfig config = testing::test_config()) {
   GossipOptions o;
-  o.config = testing::test_config();
+  o.config = std::move(config);
   o.verifier = std::move(verifier);
   o.initial_members.emplace_back(sim::sim_node_id(1), nullptr);
   o.initial_members.emplace_back(sim::sim_node_id(2), nullptr);
@@ -318,6 +319,82 @@ TEST(GossipCore, UnansweredPingIsRetriedWithTheIndirectProbes) {
   }
   EXPECT_EQ(ping_reqs, 2U);  // the other two members
   EXPECT_EQ(retries, 1U);
+}
+
+// Starts the first probe; returns its seq and target, and the time it went out.
+std::optional<std::uint32_t> first_probe(GossipCore& core, NodeId& target, std::int64_t& now_us) {
+  for (int i = 0; i < 100; ++i, now_us += 10'000) {  // bounded: first probe within one interval
+    const Effects e = core.tick(instant_from_us(now_us));
+    const auto ms = decoded(e);
+    for (std::size_t k = 0; k < ms.size(); ++k) {
+      if (const auto* ping = std::get_if<Ping>(&ms[k].body)) {
+        target = e.send[k].to;
+        return ping->seq;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+TEST(GossipCore, StagedProbeRetriesDirectlyBeforeAskingOthers) {
+  GossipConfig config = testing::test_config();
+  config.retry_before_indirect = true;  // timeout 40 ms, deadline 90 ms
+  auto core = lone_core(std::make_shared<sim::FakeRecordVerifier>(), config);
+  NodeId target;
+  std::int64_t start_us = 0;
+  const auto seq = first_probe(*core, target, start_us);
+  ASSERT_TRUE(seq.has_value());
+  auto count = [&](const Effects& e, std::size_t& ping_reqs, std::size_t& retries) {
+    const auto ms = decoded(e);
+    for (std::size_t k = 0; k < ms.size(); ++k) {
+      if (std::holds_alternative<PingReq>(ms[k].body)) ++ping_reqs;
+      const auto* ping = std::get_if<Ping>(&ms[k].body);
+      if (ping != nullptr && ping->seq == *seq && e.send[k].to == target) ++retries;
+    }
+  };
+  std::size_t ping_reqs = 0, retries = 0;
+  // The retry by a third of the deadline (30 ms), alone.
+  const Effects retry = core->tick(instant_from_us(start_us + 30'000));
+  count(retry, ping_reqs, retries);
+  EXPECT_EQ(retries, 1U);
+  EXPECT_EQ(ping_reqs, 0U);
+  EXPECT_LE(to_us(*retry.wake_at), start_us + 45'000) << "wakes for the indirect stage";
+  // The others at min(2 x timeout, deadline / 2) = 45 ms; no third ping.
+  ping_reqs = retries = 0;
+  count(core->tick(instant_from_us(start_us + 45'000)), ping_reqs, retries);
+  EXPECT_EQ(ping_reqs, 2U);
+  EXPECT_EQ(retries, 0U);
+}
+
+TEST(GossipCore, StagedProbeAnsweredByTheRetryAsksNoOne) {
+  GossipConfig config = testing::test_config();
+  config.retry_before_indirect = true;
+  auto core = lone_core(std::make_shared<sim::FakeRecordVerifier>(), config);
+  NodeId target;
+  std::int64_t start_us = 0;
+  const auto seq = first_probe(*core, target, start_us);
+  ASSERT_TRUE(seq.has_value());
+  (void)core->tick(instant_from_us(start_us + 30'000));  // the retry
+  (void)core->receive(target, encode(Message{Ack{*seq, std::nullopt}, {}}), instant_from_us(start_us + 32'000));
+  EXPECT_EQ(core->probes_in_flight(), 0U);
+  const auto later = decoded(core->tick(instant_from_us(start_us + 45'000)));
+  for (const Message& m : later) EXPECT_FALSE(std::holds_alternative<PingReq>(m.body));
+  EXPECT_EQ(core->counters().probes_indirect, 0U);
+}
+
+TEST(GossipCore, SharedInitialMembersMaySkipSelfAndAddToTheOwnList) {
+  GossipOptions o;
+  o.config = testing::test_config();
+  o.verifier = std::make_shared<sim::FakeRecordVerifier>();
+  o.initial_members.emplace_back(sim::sim_node_id(1), nullptr);
+  auto shared = std::make_shared<GossipOptions::InitialMembers>();
+  for (std::uint32_t i = 0; i < 4; ++i) shared->emplace_back(sim::sim_node_id(i), nullptr);  // self and 1 again
+  o.shared_initial_members = shared;
+  auto core = GossipCore::create(sim::sim_node_id(0), std::move(o), {}, 1);
+  ASSERT_TRUE(core.is_ok());
+  EXPECT_EQ((*core)->member_count(), 4U);  // self, 1, 2, 3: once each
+  EXPECT_EQ((*core)->alive_count(), 4U);
+  EXPECT_TRUE(check_invariants(**core).is_ok());
 }
 
 TEST(GossipCore, ProbesTwiceAsOftenUntilVivaldiHasItsFirstSamples) {

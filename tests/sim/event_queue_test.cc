@@ -65,5 +65,50 @@ TEST(EventQueue, ManyInterleavedEventsComeOutInTotalOrder) {
   EXPECT_TRUE(std::is_sorted(popped.begin(), popped.end())) << "seed " << seed;
 }
 
+// The calendar's three tiers (current bucket, ring, far heap) must hand out
+// exactly the order of one heap: delays from 0 to ~3x the ring's reach,
+// pushes after next_time_us() peeked ahead, and advance_to() jumps.
+TEST(EventQueue, CalendarTiersGiveTheOrderOfOneHeap) {
+  const std::uint64_t seed = 7;
+  Rng rng(seed);
+  EventQueue queue;
+  std::vector<std::pair<std::int64_t, std::uint64_t>> reference;  // (time, seq) pending
+  std::uint64_t seq = 0;
+  const std::int64_t reach_us = EventQueue::kBucketUs * static_cast<std::int64_t>(EventQueue::kBuckets);
+  for (int round = 0; round < 3000; ++round) {
+    const int pushes = static_cast<int>(rng.uniform(6));
+    for (int i = 0; i < pushes; ++i) {
+      std::int64_t delay = 0;
+      switch (rng.uniform(4)) {
+        case 0: delay = static_cast<std::int64_t>(rng.uniform(50)); break;                  // same bucket
+        case 1: delay = static_cast<std::int64_t>(rng.uniform(200'000)); break;             // the ring
+        case 2: delay = static_cast<std::int64_t>(rng.uniform(3 * reach_us)); break;        // far
+        default: delay = 0; break;                                                          // now
+      }
+      queue.push(at(queue.now_us() + delay, 0));
+      reference.emplace_back(queue.now_us() + delay, seq++);
+    }
+    std::sort(reference.begin(), reference.end());
+    const int pops = static_cast<int>(rng.uniform(6));
+    for (int i = 0; i < pops && !queue.empty(); ++i) {
+      ASSERT_EQ(queue.next_time_us(), reference.front().first) << "seed " << seed << " round " << round;
+      const Event e = queue.pop();
+      ASSERT_EQ(std::make_pair(e.time_us, e.seq), reference.front()) << "seed " << seed << " round " << round;
+      reference.erase(reference.begin());
+    }
+    if (rng.uniform(10) == 0) {  // run_until() with nothing due: the clock jumps
+      const std::int64_t to = reference.empty() ? queue.now_us() + 5'000'000 : reference.front().first;
+      queue.advance_to(to);
+    }
+    ASSERT_EQ(queue.size(), reference.size());
+  }
+  while (!queue.empty()) {
+    const Event e = queue.pop();
+    ASSERT_EQ(std::make_pair(e.time_us, e.seq), reference.front()) << "seed " << seed;
+    reference.erase(reference.begin());
+  }
+  EXPECT_TRUE(reference.empty());
+}
+
 }  // namespace
 }  // namespace polder::sim
