@@ -122,6 +122,7 @@ class Daemon {
   std::size_t revocations_push_next_ = 0;  // round robin over the alive members
   std::unique_ptr<InvitationList> invitations_;
   std::set<NodeId> founding_members_;  // [federation] members (+ seeds, + the own invitation's)
+  mutable std::map<NodeId, SignedRecord> admissions_;  // signed once per redeemed invitation (invitation_to_send)
   Instant invitations_expired_at_;
   // Replay windows (node/replay_window.h). peer_message_id_ numbers every
   // envelope this node sends to peers; it starts at the wall clock (µs).

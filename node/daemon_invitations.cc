@@ -183,8 +183,12 @@ std::optional<SignedRecord> Daemon::invitation_to_send(const NodeId& invitee) co
   const auto* entry = invitations_->find(invitee);
   if (!entry) return std::nullopt;
   if (!entry->redeemed) return entry->record;
+  // A redeemed entry never changes (InvitationList keeps it), so its
+  // admission is signed once, not at every push.
+  if (auto cached = admissions_.find(invitee); cached != admissions_.end()) return cached->second;
   auto admission = sign_admission(identity_, entry->record);
   if (!admission) return std::nullopt;
+  admissions_.emplace(invitee, *admission);
   return *admission;
 }
 

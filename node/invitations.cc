@@ -53,6 +53,7 @@ Result<InvitationList::Outcome> InvitationList::accept(const SignedRecord& recor
   if (it != by_invitee_.end() && same_record(it->second.record, inner)) {
     if (admission && !it->second.redeemed) {
       it->second.redeemed = true;
+      --pending_count_;
       ++counters_.redeemed;
       return Outcome::kNowRedeemed;
     }
@@ -77,6 +78,8 @@ Result<InvitationList::Outcome> InvitationList::accept(const SignedRecord& recor
     ++counters_.refused;
     return resource_exhausted("invitation list full (" + std::to_string(kMaxInvitations) + " keys)");
   }
+  if (it != by_invitee_.end() && !it->second.redeemed) --pending_count_;  // replaced by a newer invitation
+  if (!admission) ++pending_count_;
   by_invitee_.insert_or_assign(invitation->invitee, Entry{std::move(inner), std::move(*invitation), admission});
   ++counters_.accepted;
   if (admission) ++counters_.redeemed;
@@ -87,6 +90,7 @@ bool InvitationList::redeem(const NodeId& invitee, std::int64_t now_us) {
   auto it = by_invitee_.find(invitee);
   if (it == by_invitee_.end() || it->second.redeemed || now_us >= it->second.invitation.expires_at_us) return false;
   it->second.redeemed = true;
+  --pending_count_;
   ++counters_.redeemed;
   return true;
 }
@@ -96,6 +100,7 @@ std::vector<NodeId> InvitationList::expire(std::int64_t now_us) {
   for (auto it = by_invitee_.begin(); it != by_invitee_.end();) {
     if (!it->second.redeemed && now_us >= it->second.invitation.expires_at_us) {
       out.push_back(it->first);
+      --pending_count_;
       ++counters_.expired;
       it = by_invitee_.erase(it);
     } else {

@@ -74,10 +74,16 @@ class InvitationList {
   // Forgets the unredeemed invitations expired at `now_us`; returns their invitees.
   std::vector<NodeId> expire(std::int64_t now_us);
   // Drops the entry of a revoked key (it is out anyway).
-  void forget(const NodeId& invitee) { by_invitee_.erase(invitee); }
+  void forget(const NodeId& invitee) {
+    auto it = by_invitee_.find(invitee);
+    if (it == by_invitee_.end()) return;
+    if (!it->second.redeemed) --pending_count_;
+    by_invitee_.erase(it);
+  }
 
   const Entry* find(const NodeId& invitee) const;
   bool pending(const NodeId& invitee) const {
+    if (pending_count_ == 0) return false;  // the common case, checked per inbound message
     auto it = by_invitee_.find(invitee);
     return it != by_invitee_.end() && !it->second.redeemed;
   }
@@ -93,6 +99,7 @@ class InvitationList {
   std::function<bool(const NodeId&)> is_member_;
   std::function<bool(const NodeId&)> is_revoked_;
   std::map<NodeId, Entry> by_invitee_;
+  std::size_t pending_count_ = 0;  // entries not redeemed yet
   InvitationCounters counters_;
 };
 
