@@ -1068,6 +1068,18 @@ void JobManager::start_process(const ExecRequest& req, const Status& written, In
       it->second.view.attempt != req.attempt || it->second.view.state != "running") {
     return;  // stopped, superseded or cancelled since
   }
+  if (it->second.cancel_requested) {
+    // Cancelled between the lease and the start (the executor had no
+    // process to stop then): never start it; it ends cancelled.
+    ExecResult cancelled;
+    cancelled.job = req.job;
+    cancelled.attempt = req.attempt;
+    cancelled.exit_code = 130;
+    cancelled.cancelled = true;
+    cancelled.reason = "cancelled before it started";
+    on_exec_result(cancelled, wall_us);
+    return;
+  }
   Status started = written.is_ok() ? executor_.start(req, now)
                                    : Status(written.code(), "cannot record the start: " + written.message());
   if (!started.is_ok()) {
