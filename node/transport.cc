@@ -117,6 +117,7 @@ Status Transport::connect_peer(const NodeId& peer, const std::string& endpoint) 
     dealer.connect(endpoint);
     peer_dealers_[peer] = std::move(dealer);
     peer_endpoints_[peer] = endpoint;
+    if (!dialled_at_.contains(peer)) dialled_at_[peer] = std::chrono::steady_clock::now();
   } catch (const zmq::error_t& e) {
     return invalid_argument("cannot connect to peer " + peer.short_hex() + " at " + endpoint + ": " + zmq_error_text(e));
   }
@@ -145,6 +146,18 @@ Status Transport::send_to_peer(const NodeId& peer, std::span<const std::uint8_t>
     zmq::message_t msg(bytes.data(), bytes.size());
     if (!it->second.send(msg, zmq::send_flags::dontwait)) {
       ++counters_.dropped_send_full;
+      // A DEALER whose handshake was refused (the peer had not admitted
+      // this key yet, e.g. a node invited a moment earlier) is never
+      // reconnected by libzmq, and with no connected pipe every send fails
+      // here. Dial again, at most every kRedialEvery per peer.
+      auto now = std::chrono::steady_clock::now();
+      auto& dialled = dialled_at_[peer];
+      if (now - dialled >= kRedialEvery) {
+        dialled = now;
+        std::string endpoint = peer_endpoints_[peer];
+        disconnect_peer(peer);
+        if (connect_peer(peer, endpoint).is_ok()) ++counters_.redials;
+      }
       return resource_exhausted("send queue to peer " + peer.short_hex() + " is full; message dropped");
     }
   } catch (const zmq::error_t& e) {

@@ -67,6 +67,7 @@ struct TransportCounters {
   std::uint64_t admitted_handshakes = 0;
   std::uint64_t dropped_banned = 0;           // messages from a banned key (rate limits)
   std::uint64_t refusal_logs_suppressed = 0;  // refused handshakes not logged (log rate limit)
+  std::uint64_t redials = 0;                  // DEALERs recreated after sends found them unconnected
 };
 
 class Transport {
@@ -131,6 +132,10 @@ class Transport {
   zmq::socket_t client_router_;
   std::map<NodeId, zmq::socket_t> peer_dealers_;
   std::map<NodeId, std::string> peer_endpoints_;
+  // When each peer's DEALER was last (re)created; a send that finds it
+  // unconnected dials again after kRedialEvery (send_to_peer).
+  static constexpr std::chrono::seconds kRedialEvery{2};
+  std::map<NodeId, std::chrono::steady_clock::time_point> dialled_at_;
   std::set<NodeId> peer_allow_;
   std::set<NodeId> client_allow_;
   // X25519 key (as ZAP presents it) -> NodeId, for both allowlists.
