@@ -172,16 +172,9 @@ Status CoreHost::persist() {
 }
 
 Status CoreHost::sync_flush(std::int64_t wall_us) {
-  const bool wrote = committer_.pending_batches() > 0 || persisted_unsent_;
+  POLDER_RETURN_IF_ERROR(persist());  // a no-op when the daemon already called it this turn
+  const bool wrote = persisted_unsent_;
   persisted_unsent_ = false;
-  if (committer_.pending_batches() > 0) {
-    Status s = committer_.flush();
-    if (!s.is_ok()) {
-      outbox_.clear();
-      events_.clear();
-      return write_failed(s);
-    }
-  }
   std::vector<OutMessage> out;
   std::vector<CoreEvent> events;
   out.swap(outbox_);
