@@ -103,6 +103,24 @@ TEST(TransportTest, ReconnectsAfterPeerRestarts) {
   EXPECT_EQ(in.back().from, alice.id());
 }
 
+// libzmq never reconnects a DEALER whose handshake was refused, so without
+// the redial in send_to_peer a node that dialled a peer a moment before the
+// peer admitted its key (an invitation still spreading) could never reach it.
+TEST(TransportTest, DialsAgainAfterAPeerThatRefusedItAdmitsItsKey) {
+  Identity alice = identity_from(1), bob = identity_from(2);
+  std::string bob_addr = testing::loopback_endpoint();
+  auto a = make_transport(alice, testing::loopback_endpoint());
+  auto b = make_transport(bob, bob_addr);  // alice not admitted yet
+  ASSERT_TRUE(a->connect_peer(bob.id(), bob_addr).is_ok());
+  ASSERT_TRUE(send_until_received(*a, bob.id(), *b, Bytes{1}, 1000ms).empty());
+  ASSERT_GE(b->counters().refused_handshakes, 1u);
+  b->allow_peer(alice.id());  // now bob admits her
+  auto in = send_until_received(*a, bob.id(), *b, Bytes{2}, 8000ms);
+  ASSERT_FALSE(in.empty()) << "sends after the admission never arrived";
+  EXPECT_EQ(in.back().from, alice.id());
+  EXPECT_GE(a->counters().redials, 1u);
+}
+
 TEST(TransportTest, SendQueueToUnreachablePeerIsBounded) {
   Identity alice = identity_from(1), bob = identity_from(2);
   auto a = make_transport(alice, testing::loopback_endpoint(), "", /*send_hwm=*/10);
