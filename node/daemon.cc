@@ -11,6 +11,7 @@
 
 #include "node/job_auth.h"
 #include "node/record_verifier.h"
+#include "node/vote_filter.h"
 #include "protocol/revocation.h"
 
 namespace polder::node {
@@ -649,19 +650,10 @@ void Daemon::handle(const Inbound& in) {
 
 // A Prepare or Accept of a later attempt than one this node granted a live
 // executor lease on is dropped, as if lost (JobManager::may_vote); a batch
-// holding one is dropped whole (loss is always safe; polderd sends none).
-// The core decodes the bytes again; a malformed message is its to count.
+// holding one is dropped whole (node/vote_filter.h).
 bool Daemon::consensus_vote_allowed(std::span<const std::uint8_t> bytes) {
-  auto messages = consensus::decode_messages(bytes);
-  if (!messages) return true;
-  for (const auto& message : *messages) {
-    if (!message) continue;
-    if (!std::holds_alternative<consensus::Prepare>(*message) && !std::holds_alternative<consensus::Accept>(*message)) {
-      continue;
-    }
-    if (!jobs_->may_vote(consensus::message_key(*message), clock_->now())) return false;
-  }
-  return true;
+  const Instant now = clock_->now();
+  return consensus_votes_allowed(bytes, [&](const consensus::InstanceKey& key) { return jobs_->may_vote(key, now); });
 }
 
 // ---- revocations -----------------------------------------------------------
