@@ -6,7 +6,7 @@
 //   0 success; 1 the node answered with an error; 2 bad arguments or
 //   client config; 3 node unreachable or no reply within the timeout;
 //   4 the node refused this client's key.
-#include <CLI/CLI.hpp>
+#include "cli/args.h"
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -26,25 +26,9 @@
 
 namespace {
 
+using namespace polder::cli;
 using polder::StatusCode;
 using json = nlohmann::json;
-
-constexpr int kExitOk = 0;
-constexpr int kExitNodeError = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitUnreachable = 3;
-constexpr int kExitRefused = 4;
-
-constexpr const char* kExitCodesHelp =
-    "Exit codes: 0 ok, 1 node answered with an error, 2 bad arguments or config, "
-    "3 node unreachable/timeout, 4 node refused this client's key or this request (not allowed for it).\n"
-    "The client config comes from --config or $POLDER_CONFIG (written by `polderd init` as DIR/client.toml).";
-
-struct Options {
-  std::string config_path;
-  bool json = false;
-  int timeout_ms = 0;  // 0: from client.toml
-};
 
 int exit_code_for(const polder::Status& s) {
   switch (s.code()) {
@@ -281,23 +265,6 @@ int cmd_links(const Options& o) {
 
 // ---- jobs ---------------------------------------------------------------------
 
-struct SubmitOptions {
-  std::string file;
-  std::uint32_t gpus = 0;
-  std::string gpu_type;
-  std::uint32_t cpus = 0;
-  std::string mem;
-  std::vector<std::string> inputs;
-  std::vector<std::string> regions;
-  std::vector<std::string> env;
-  std::string max_time;
-  std::string name;
-  std::uint32_t retries = 0;
-  bool retries_set = false;
-  bool wait = false;
-  std::vector<std::string> command;
-};
-
 std::string time_text(std::int64_t us) {
   if (us <= 0) return "-";
   std::time_t t = static_cast<std::time_t>(us / 1'000'000);
@@ -365,48 +332,6 @@ std::optional<polder::JobId> job_id_arg(const Options& o, const std::string& tex
   return *id;
 }
 
-polder::Result<polder::JobSpec> spec_from(const SubmitOptions& s) {
-  polder::JobSpec spec;
-  if (!s.file.empty()) {
-    auto f = polder::node::load_job_file(s.file);
-    if (!f) return f.status();
-    spec = std::move(*f);
-  }
-  if (!s.command.empty()) {
-    spec.command = s.command[0];
-    spec.args.assign(s.command.begin() + 1, s.command.end());
-  }
-  if (spec.command.empty()) {
-    return polder::invalid_argument("nothing to run: give -f job.toml or `-- COMMAND ARGS...`");
-  }
-  if (s.gpus) spec.resources.gpus = s.gpus;
-  if (!s.gpu_type.empty()) spec.resources.gpu_type = s.gpu_type;
-  if (s.cpus) spec.resources.cpus = s.cpus;
-  if (!s.mem.empty()) {
-    auto b = polder::node::parse_size_bytes(s.mem);
-    if (!b) return polder::invalid_argument("--mem: " + b.status().message());
-    spec.resources.memory_bytes = *b;
-  }
-  for (const auto& in : s.inputs) {
-    auto parsed = polder::node::parse_input(in);
-    if (!parsed) return polder::invalid_argument("--input: " + parsed.status().message());
-    spec.inputs.push_back(*parsed);
-  }
-  for (const auto& r : s.regions) spec.constraints.allowed_regions.push_back(r);
-  for (const auto& e : s.env) {
-    auto eq = e.find('=');
-    if (eq == std::string::npos || eq == 0) return polder::invalid_argument("--env: \"" + e + "\" is not KEY=VALUE");
-    spec.env.push_back({e.substr(0, eq), e.substr(eq + 1)});
-  }
-  if (!s.max_time.empty()) {
-    auto secs = polder::node::parse_duration_s(s.max_time);
-    if (!secs) return polder::invalid_argument("--max-time: " + secs.status().message());
-    spec.max_run_time_s = *secs;
-  }
-  if (!s.name.empty()) spec.name = s.name;
-  if (s.retries_set) spec.max_retries = s.retries;
-  return spec;
-}
 
 // Follows a job to its end: state changes on stderr, output on stdout.
 int follow(const Options& o, polder::node::RpcClient& client, const polder::JobId& id, bool print_states) {
@@ -755,87 +680,28 @@ int cmd_rotate_key(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"polder: submit and follow jobs on a Polder federation, through any node."};
-  app.footer(kExitCodesHelp);
-  app.set_version_flag("--version", std::string("polder ") + POLDER_VERSION);
-  Options o;
-  app.add_option("-c,--config", o.config_path, "Client config (DIR/client.toml)")->envname("POLDER_CONFIG");
-  app.add_flag("--json", o.json, "Print machine-readable JSON");
-  app.add_option("--timeout-ms", o.timeout_ms, "Reply timeout (default: client.toml timeout_ms)")
-      ->check(CLI::Range(1, 600000));
-  app.require_subcommand(1);
-  auto* ping = app.add_subcommand("ping", "Check that the node answers, and how fast");
-  auto* info = app.add_subcommand("info", "Show the node's id, name, version, uptime and peers");
-  auto* nodes = app.add_subcommand("nodes", "List the federation's members as this node sees them: state, "
-                                            "operator, region, GPUs free/total, queue, estimated RTT (* = this node)");
-  auto* links = app.add_subcommand("links", "Estimated RTT (Vivaldi) and bandwidth between every pair of live "
-                                            "members, as this node sees them");
-  SubmitOptions so;
-  auto* submit = app.add_subcommand("submit", "Submit a job to the federation through this node; prints its id");
-  submit->add_option("-f,--file", so.file, "Job spec file (job.toml; flags override it)")->check(CLI::ExistingFile);
-  submit->add_option("--gpus", so.gpus, "GPUs the job needs")->check(CLI::Range(0, 4096));
-  submit->add_option("--gpu-type", so.gpu_type, "GPU model, e.g. H100 (default: any)");
-  submit->add_option("--cpus", so.cpus, "CPU cores (default 1 when nothing else is asked)")->check(CLI::Range(0, 1 << 20));
-  submit->add_option("--mem", so.mem, "Memory, e.g. 8G");
-  submit->add_option("--input", so.inputs, "Input dataset NAME@SITE:SIZE (repeatable), e.g. imagenet@dc-a:40G");
-  submit->add_option("--region", so.regions, "Run only in this region (repeatable)");
-  submit->add_option("--env", so.env, "Environment variable KEY=VALUE for the job (repeatable)");
-  submit->add_option("--max-time", so.max_time, "Maximum run time (90s, 30m, 1h, 2d); default: the node's");
-  submit->add_option("--name", so.name, "Job name (default: the command)");
-  submit->add_option("--retries", so.retries, "Run again this many times if it fails")
-      ->check(CLI::Range(0, 100))->each([&](const std::string&) { so.retries_set = true; });
-  submit->add_flag("--wait", so.wait,
-                   "Follow the job (queued -> placed -> running -> finished) with its output, "
-                   "and exit with the job's exit status");
-  submit->add_option("command", so.command, "-- COMMAND ARGS...: what to run");
-  std::string job_id_text;
-  bool follow_flag = false;
-  auto* status = app.add_subcommand("status", "Show a job's state, from any node");
-  status->add_option("job", job_id_text, "Job id (64 hex digits)")->required();
-  auto* logs = app.add_subcommand("logs", "Print a job's output (stdout and stderr), from any node");
-  logs->add_option("job", job_id_text, "Job id")->required();
-  logs->add_flag("-f,--follow", follow_flag, "Keep printing output until the job ends");
-  auto* cancel = app.add_subcommand("cancel", "Cancel a job (stops it if it runs)");
-  cancel->add_option("job", job_id_text, "Job id")->required();
-  std::string state_filter, node_filter;
-  auto* list = app.add_subcommand("list", "List the federation's jobs known to the live nodes");
-  list->add_option("--state", state_filter, "Only jobs in this state")
-      ->check(CLI::IsMember({"queued", "placed", "running", "finished", "failed", "cancelled"}));
-  list->add_option("--node", node_filter, "Only jobs run by this node (name or id prefix)");
-  std::string revoke_key, revoke_reason;
-  auto* revoke = app.add_subcommand(
-      "revoke", "Remove a node or CLI key from the federation: signed with this CLI's key, which must be a founder "
-                "([federation] founders) and an admin of the node; every member refuses the key from then on");
-  revoke->add_option("key", revoke_key, "The key to revoke (64 hex digits)")->required();
-  revoke->add_option("--reason", revoke_reason, "Why, for the operators' logs (at most 256 bytes)");
-  std::string invite_key, invite_operator, invite_expires = "24h", invite_out;
-  auto* invite = app.add_subcommand(
-      "invite", "Invite a new node into the federation: this node (a member) signs an invitation of KEY and spreads "
-                "it to every member; needs an admin key of the node. Prints the invitation, or writes it to --out");
-  invite->add_option("--key", invite_key, "The new node's key (64 hex digits: `polderd init` prints it)")->required();
-  invite->add_option("--operator", invite_operator, "The operator the new node belongs to")->required();
-  invite->add_option("--expires", invite_expires, "Use it within this long (90s, 30m, 24h, 7d)")->capture_default_str();
-  invite->add_option("-o,--out", invite_out, "Write the invitation to this file (must not exist)");
-  auto* rotate = app.add_subcommand(
-      "rotate-key", "Give the node a new key pair: it signs the new key with its current one (keeping its identity "
-                    "history), tells every member, and switches at its next restart; needs an admin key of the node");
+  polder::cli::Args a;
+  auto app = polder::cli::make_app(a);
   try {
-    app.parse(argc, argv);
+    app->parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
+    int rc = app->exit(e);
     return rc == 0 ? kExitOk : kExitUsage;
   }
-  if (*ping) return cmd_ping(o);
-  if (*info) return cmd_info(o);
-  if (*nodes) return cmd_nodes(o);
-  if (*links) return cmd_links(o);
-  if (*submit) return cmd_submit(o, so);
-  if (*status) return cmd_status(o, job_id_text);
-  if (*logs) return cmd_logs(o, job_id_text, follow_flag);
-  if (*cancel) return cmd_cancel(o, job_id_text);
-  if (*list) return cmd_list(o, state_filter, node_filter);
-  if (*revoke) return cmd_revoke(o, revoke_key, revoke_reason);
-  if (*rotate) return cmd_rotate_key(o);
-  if (*invite) return cmd_invite(o, invite_key, invite_operator, invite_expires, invite_out);
+  polder::cli::finish(*app, a);
+  const Options& o = a.o;
+  const std::string& c = a.command;
+  if (c == "ping") return cmd_ping(o);
+  if (c == "info") return cmd_info(o);
+  if (c == "nodes") return cmd_nodes(o);
+  if (c == "links") return cmd_links(o);
+  if (c == "submit") return cmd_submit(o, a.submit);
+  if (c == "status") return cmd_status(o, a.job_id);
+  if (c == "logs") return cmd_logs(o, a.job_id, a.follow);
+  if (c == "cancel") return cmd_cancel(o, a.job_id);
+  if (c == "list") return cmd_list(o, a.state_filter, a.node_filter);
+  if (c == "revoke") return cmd_revoke(o, a.revoke_key, a.revoke_reason);
+  if (c == "rotate-key") return cmd_rotate_key(o);
+  if (c == "invite") return cmd_invite(o, a.invite_key, a.invite_operator, a.invite_expires, a.invite_out);
   return kExitUsage;
 }

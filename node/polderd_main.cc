@@ -9,7 +9,6 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
-#include <CLI/CLI.hpp>
 #include <atomic>
 #include <optional>
 #include <csignal>
@@ -17,6 +16,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "cli/polderd_args.h"
 #include "node/config.h"
 #include "node/daemon.h"
 
@@ -74,15 +74,7 @@ Status write_new_file(const std::string& path, const std::string& text, mode_t m
   return Status::ok();
 }
 
-struct InitArgs {
-  std::string dir;
-  std::string name;
-  std::string listen = "tcp://127.0.0.1:7400";
-  std::string client_listen = "tcp://127.0.0.1:7401";
-  std::optional<std::string> http_listen;  // default: 127.0.0.1:(client port + 10000)
-  std::string region = "default";
-  std::string operator_name = "default";
-};
+using polder::cli::InitArgs;
 
 int run_init(const InitArgs& a) {
   namespace pn = polder::node;
@@ -178,38 +170,15 @@ int run_daemon(const std::string& config_path, const std::string& invitation_fil
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"polderd: the Polder node daemon. One per operator site; nodes gossip capacity, agree on job "
-               "placement and run jobs for each other."};
-  app.set_version_flag("--version", std::string("polderd ") + POLDER_VERSION);
-  app.require_subcommand(1);
-
-  InitArgs init;
-  auto* init_cmd = app.add_subcommand("init", "Create a node: key pair, a commented polderd.toml and the CLI's client.toml");
-  init_cmd->add_option("--dir", init.dir, "Directory for the node's files (created, mode 0700)")->required();
-  init_cmd->add_option("--name", init.name, "Node name (default: the directory's name)");
-  init_cmd->add_option("--listen", init.listen, "Peer endpoint tcp://HOST:PORT")->capture_default_str();
-  init_cmd->add_option("--client-listen", init.client_listen, "CLI endpoint tcp://HOST:PORT")->capture_default_str();
-  init_cmd->add_option("--http-listen", init.http_listen,
-                       "HTTP endpoint HOST:PORT for /metrics, /healthz and the dashboard (\"\" = off; "
-                       "default 127.0.0.1 at the client port + 10000)");
-  init_cmd->add_option("--region", init.region, "Region label")->capture_default_str();
-  init_cmd->add_option("--operator", init.operator_name, "Operator label")->capture_default_str();
-
-  std::string config_path;
-  auto* run_cmd = app.add_subcommand("run", "Run the node until SIGTERM/SIGINT");
-  run_cmd->add_option("--config", config_path, "Path to polderd.toml")->required();
-  std::string invitation_file;
-  run_cmd->add_option("--invitation", invitation_file,
-                      "Join with this invitation (written by `polder invite` at a member): admits the inviter and "
-                      "the federation it names; needed on the first run only")
-      ->check(CLI::ExistingFile);
-
+  polder::cli::DaemonArgs a;
+  auto app = polder::cli::make_polderd_app(a);
   try {
-    app.parse(argc, argv);
+    app->parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
+    int rc = app->exit(e);
     return rc == 0 ? kExitOk : kExitUsage;
   }
-  if (*init_cmd) return run_init(init);
-  return run_daemon(config_path, invitation_file);
+  polder::cli::finish(*app, a);
+  if (a.command == "init") return run_init(a.init);
+  return run_daemon(a.config_path, a.invitation_file);
 }
