@@ -84,6 +84,7 @@ struct GossipCounters {
   std::uint64_t records_foreign = 0;    // about another key than the member it came with
   std::uint64_t records_replayed = 0;   // older than the one held
   std::uint64_t members_refused = 0;    // not admitted by GossipOptions::admit
+  std::uint64_t members_expelled = 0;   // dropped by expel() (revoked)
   std::uint64_t push_pulls = 0;
   std::uint64_t broadcasts_dropped = 0;
   // Traffic by message body (index: Body's variant index) and updates sent
@@ -129,6 +130,12 @@ class GossipCore : public Core {
   // Announces a graceful leave; keep ticking for a few gossip intervals so
   // it spreads. The core then stops probing.
   Effects leave(Instant now);
+  // The host's admit predicate refuses `id` from now on (its key was
+  // revoked): its member is dropped at once, as if it had died and been
+  // reaped, and a dead update spreads so others stop probing it; updates
+  // about it are then refused at insertion (GossipOptions::admit). No-op for
+  // an unknown id or this node.
+  Effects expel(const NodeId& id, Instant now);
   // The node measured a transfer of `bytes` to/from `peer` taking `elapsed`.
   void observe_transfer(const NodeId& peer, std::uint64_t bytes, Duration elapsed);
 

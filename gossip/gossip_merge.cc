@@ -225,6 +225,19 @@ void GossipCore::expire_suspicions(std::int64_t now_us) {
   for (std::uint32_t slot : expired) declare_dead(slot, now_us);
 }
 
+Effects GossipCore::expel(const NodeId& id, Instant now) {
+  now_us_ = std::max(now_us_, to_us(now));
+  const std::int64_t now_us = now_us_;
+  const std::uint32_t slot = table_.find(id);
+  if (slot != MemberTable::kNone && slot != self_slot_) {
+    const MemberState state = table_.at(slot).state;
+    if (state == MemberState::kAlive || state == MemberState::kSuspect) declare_dead(slot, now_us);
+    table_.erase(slot);
+    ++counters_.members_expelled;
+  }
+  return finish(now);
+}
+
 void GossipCore::reap(std::int64_t now_us) {
   const std::int64_t after_us = to_us(options_.config.dead_reap_after);
   while (!reap_queue_.empty() && reap_queue_.front().first <= now_us) {  // bounded by the queue

@@ -680,6 +680,8 @@ Status Daemon::load_revocations() {
 void Daemon::cut_off(const NodeId& key) {
   transport_->disallow_peer(key);
   transport_->disallow_client(key);
+  // Its gossip member goes now, not when reaped; admit() keeps it out.
+  if (gossip_host_) gossip_host_->apply(gossip_->expel(key, clock_->now()));
 }
 
 // Persist, then send, then apply (STYLE.md 15): a restart remembers every

@@ -113,6 +113,38 @@ TEST(GossipCore, DeadMemberIsReapedAndRejoinsWithAHigherIncarnation) {
   }
 }
 
+// A revoked key: every other node expels it. Its member goes at once (not
+// after dead_reap_after), and what it keeps sending, or what others still
+// say about it, does not bring it back.
+TEST(GossipCore, AnExpelledMemberIsDroppedAtOnceAndStaysOut) {
+  Cluster c(5);
+  c.run_for(1s);
+  c.refuse(4);
+  for (std::uint32_t i = 0; i < 4; ++i) {
+    ASSERT_TRUE(c.sim().act(c.id(i), [&](Core& core, Instant now) {
+      return static_cast<GossipCore&>(core).expel(c.id(4), now);
+    }).is_ok());
+    EXPECT_FALSE(c.state(i, 4).has_value()) << "at node " << i;
+    EXPECT_EQ(c.core(i)->counters().members_expelled, 1U);
+  }
+  c.run_for(5s);  // node 4 keeps probing and gossiping about itself
+  std::uint64_t refused = 0;
+  for (std::uint32_t i = 0; i < 4; ++i) {
+    EXPECT_FALSE(c.state(i, 4).has_value()) << "at node " << i;
+    for (std::uint32_t j = 0; j < 4; ++j) EXPECT_EQ(c.state(i, j), MemberState::kAlive) << i << " sees " << j;
+    refused += c.core(i)->counters().members_refused;
+  }
+  EXPECT_GT(refused, 0U);
+  // Expelling an unknown id, or this node itself, changes nothing.
+  ASSERT_TRUE(c.sim().act(c.id(0), [&](Core& core, Instant now) {
+    auto& g = static_cast<GossipCore&>(core);
+    (void)g.expel(c.id(4), now);  // only a wake-up: nothing to send
+    return g.expel(c.id(0), now);
+  }).is_ok());
+  EXPECT_EQ(c.core(0)->counters().members_expelled, 1U);
+  EXPECT_EQ(c.state(0, 0), MemberState::kAlive);
+}
+
 TEST(GossipCore, PublishedRecordReachesEveryMember) {
   Cluster c(8);
   c.run_for(500ms);

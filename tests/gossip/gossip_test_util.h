@@ -1,6 +1,8 @@
 // Small simulated clusters of GossipCores for the gossip tests.
 #pragma once
 
+#include <set>
+
 #include <memory>
 #include <vector>
 
@@ -57,6 +59,7 @@ class Cluster {
     GossipOptions o;
     o.config = config_;
     o.verifier = verifier_;
+    o.admit = [this](const NodeId& id) { return !refused_.contains(id); };
     for (const NodeId& id : ids_) {
       if (id != self) o.initial_members.emplace_back(id, nullptr);
     }
@@ -88,11 +91,14 @@ class Cluster {
     }
   }
   const std::shared_ptr<sim::FakeRecordVerifier>& verifier() const { return verifier_; }
+  // Every core's admit predicate refuses `i` from now on (a revoked key).
+  void refuse(std::uint32_t i) { refused_.insert(ids_[i]); }
 
  private:
   GossipConfig config_;
   std::shared_ptr<sim::FakeRecordVerifier> verifier_;
   std::vector<NodeId> ids_;
+  std::set<NodeId> refused_;
   std::unique_ptr<sim::Simulator> sim_;
   Status violation_ = Status::ok();
 };
