@@ -25,6 +25,10 @@ constexpr auto kLeaveGrace = 500ms;  // keep gossiping the leave this long
 constexpr std::string_view kMetaNodeIdKey = "node_id";
 constexpr std::string_view kMetaRevocationPrefix = "revocation/";  // + revoked key hex: the SignedRecord
 constexpr auto kRevocationPushEvery = 5s;
+constexpr std::string_view kMetaReplayPrefix = "replay/peer/";  // + sender key hex: 8 bytes, highest number seen
+// After a crash, senders are refused below (start - this): what a member
+// sends is numbered no lower than its clock, so this much skew is allowed.
+constexpr std::int64_t kPeerClockSkewUs = 300'000'000;
 // One reply holds this many members (each ~0.5 KiB, well under 1 MiB).
 constexpr std::size_t kMembersPerReplyMax = 1000;
 
@@ -110,6 +114,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const NodeConfig& config, std::uni
   POLDER_RETURN_IF_ERROR(d->load_own_invitation(invitation_file));
   d->revocations_ = std::make_unique<RevocationList>(d->config_.founders);
   POLDER_RETURN_IF_ERROR(d->load_revocations());
+  POLDER_RETURN_IF_ERROR(d->load_replay_windows());
   POLDER_RETURN_IF_ERROR(d->load_invitations());
 
   TransportOptions topts;
@@ -502,6 +507,8 @@ std::string Daemon::jobs_json() const {
 }
 
 Status Daemon::turn(Instant now) {
+  // Numbers of what this node sends never fall behind its clock (node/replay_window.h).
+  peer_message_id_ = std::max(peer_message_id_, static_cast<std::uint64_t>(std::max<std::int64_t>(clock_->wall_us(), 0)));
   gossip_host_->deliver_loopback(now);
   gossip_host_->tick_if_due(now);
   consensus_host_->deliver_loopback(now);
@@ -553,6 +560,12 @@ Status Daemon::run(const std::atomic<bool>& stop) {
     }
   }
   if (http_) http_->stop();
+  if (failure.is_ok()) {
+    if (Status stored = store_replay_windows(); !stored.is_ok()) {
+      spdlog::error("replay windows not stored ({}): the next start refuses what members sent before it, "
+                    "minus {} s of clock skew", stored.to_string(), kPeerClockSkewUs / 1'000'000);
+    }
+  }
   spdlog::info("shutting down: closing storage");
   Status closed = storage_->close();
   if (!closed.is_ok()) spdlog::error("storage close failed: {}", closed.to_string());
@@ -654,6 +667,47 @@ void Daemon::handle(const Inbound& in) {
 bool Daemon::consensus_vote_allowed(std::span<const std::uint8_t> bytes) {
   const Instant now = clock_->now();
   return consensus_votes_allowed(bytes, [&](const consensus::InstanceKey& key) { return jobs_->may_vote(key, now); });
+}
+
+// ---- replay windows ----------------------------------------------------------
+
+// Resumes the windows a graceful shutdown stored, or (none stored, or some
+// senders missing: a crash) refuses numbers from before this start minus
+// the allowed clock skew (node/replay_window.h). The stored windows are
+// deleted once read: the next start after a crash must not resume them.
+Status Daemon::load_replay_windows() {
+  const std::int64_t now_us = clock_->wall_us();
+  peer_replays_.set_floor(static_cast<std::uint64_t>(std::max<std::int64_t>(now_us - kPeerClockSkewUs, 0)));
+  auto meta = storage_->load_all(Column::kMeta);
+  if (!meta) return meta.status();
+  std::vector<std::string> stored;
+  for (const auto& [column_key, bytes] : *meta) {
+    const std::string& key = column_key.second;
+    if (key.rfind(kMetaReplayPrefix, 0) != 0) continue;
+    stored.push_back(key);
+    auto sender = NodeId::from_hex(std::string_view(key).substr(kMetaReplayPrefix.size()));
+    if (!sender || bytes.size() != 8) {
+      spdlog::warn("ignored a corrupt stored replay window {}", key);
+      continue;
+    }
+    std::uint64_t highest = 0;
+    for (int i = 7; i >= 0; --i) highest = (highest << 8) | bytes[static_cast<std::size_t>(i)];
+    peer_replays_.resume(*sender, highest);
+  }
+  for (const auto& key : stored) POLDER_RETURN_IF_ERROR(storage_->erase(Column::kMeta, key, Durability::kAsync));
+  if (!stored.empty()) POLDER_RETURN_IF_ERROR(storage_->sync());
+  spdlog::info("replay windows: {} resumed from the last shutdown", stored.size());
+  return Status::ok();
+}
+
+Status Daemon::store_replay_windows() {
+  for (const auto& [sender, highest] : peer_replays_.highest()) {
+    std::array<std::uint8_t, 8> bytes{};
+    for (std::size_t i = 0; i < 8; ++i) bytes[i] = static_cast<std::uint8_t>(highest >> (8 * i));
+    POLDER_RETURN_IF_ERROR(
+        storage_->put(Column::kMeta, std::string(kMetaReplayPrefix) + sender.hex(), bytes, Durability::kAsync));
+  }
+  return storage_->sync();
 }
 
 // ---- revocations -----------------------------------------------------------

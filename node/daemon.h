@@ -76,6 +76,8 @@ class Daemon {
   // Revocations (node/revocations.h): load at start, take one from a peer
   // or an admin client, push what is held to members.
   Status load_revocations();
+  Status load_replay_windows();
+  Status store_replay_windows();
   Status take_revocation(const NodeId& from, const SignedRecord& record);
   void cut_off(const NodeId& key);
   void push_revocations(const NodeId& to);

@@ -46,6 +46,23 @@ TEST(PeerReplayGuard, WindowsArePerSender) {
   EXPECT_EQ(g.senders(), 2u);
 }
 
+TEST(PeerReplayGuard, ANewSenderIsRefusedBelowTheFloorAndAResumedWindowCountsAllAsSeen) {
+  PeerReplayGuard g;
+  g.set_floor(1'000'000);
+  NodeId a = Identity::generate().id(), b = Identity::generate().id();
+  EXPECT_FALSE(g.accept(a, 999'999));  // recorded before the floor
+  EXPECT_EQ(g.senders(), 0u);          // a refusal keeps nothing
+  EXPECT_TRUE(g.accept(a, 1'000'000));
+  EXPECT_FALSE(g.accept(a, 1'000'000));
+  g.resume(b, 5'000'000);  // stored at the last shutdown
+  EXPECT_FALSE(g.accept(b, 5'000'000));
+  EXPECT_FALSE(g.accept(b, 4'999'999));  // inside the window: counted as seen
+  EXPECT_TRUE(g.accept(b, 5'000'001));
+  auto highest = g.highest();
+  ASSERT_EQ(highest.size(), 2u);
+  for (const auto& [sender, h] : highest) EXPECT_EQ(h, sender == a ? 1'000'000u : 5'000'001u);
+}
+
 TEST(ClientReplayGuard, ANonceOnceWithinTheWindowAndClocksMustAgree) {
   constexpr std::int64_t kNow = 1'764'000'000'000'000;
   ClientReplayGuard g(std::chrono::seconds(300), 4);
