@@ -3,10 +3,7 @@
 // parse_duration_s, --input through parse_input, job ids and keys through
 // JobId/NodeId::from_hex, addresses through validate_tcp_endpoint.
 //
-// The CLI's argument parsing itself (CLI11 in cli/polder_main.cc) is not a
-// target: it lives in main(), and a parse that succeeds goes on to read
-// config files and dial a node, so it cannot run millions of times a second
-// in one process. These are the parsers that see the flags' text.
+// The command lines themselves (CLI11) are fuzzed by cli_args_fuzz.cc.
 #include <string>
 #include <string_view>
 

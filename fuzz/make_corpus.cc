@@ -338,6 +338,25 @@ void text_seeds() {
       {"hex", identity_from(5).id().hex()},
   };
   for (const auto& [name, text] : values) write_text("cli_values", name, text);
+  // cli_args: program byte (0 polder, 1 polderd), then NUL-separated words.
+  const std::vector<std::pair<std::string, std::vector<std::string>>> lines = {
+      {"submit", {"--json", "submit", "--gpus", "2", "--gpu-type", "H100", "--mem", "8G", "--input",
+                  "imagenet@dc-a:40G", "--region", "eu", "--env", "A=1", "--max-time", "1h", "--retries", "2",
+                  "--wait", "--", "sh", "-c", "echo $CUDA_VISIBLE_DEVICES"}},
+      {"status", {"--timeout-ms", "500", "status", identity_from(5).id().hex()}},
+      {"logs", {"logs", "-f", identity_from(5).id().hex()}},
+      {"list", {"list", "--state", "running", "--node", "n1"}},
+      {"invite", {"invite", "--key", identity_from(6).id().hex(), "--operator", "acme", "--expires", "7d"}},
+      {"revoke", {"revoke", identity_from(6).id().hex(), "--reason", "left"}},
+      {"help", {"submit", "--help"}},
+      {"d_init", {"init", "--dir", "/tmp/n1", "--listen", "tcp://127.0.0.1:7400", "--region", "eu"}},
+      {"d_run", {"run", "--config", "/tmp/n1/polderd.toml"}},
+  };
+  for (const auto& [name, words] : lines) {
+    std::string text(1, name.rfind("d_", 0) == 0 ? '\1' : '\0');
+    for (std::size_t i = 0; i < words.size(); ++i) text += (i ? std::string(1, '\0') : std::string()) + words[i];
+    write_text("cli_args", name, text);
+  }
 }
 
 }  // namespace

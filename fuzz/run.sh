@@ -18,7 +18,8 @@ cd "$(dirname "$0")/.."
 FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 FUZZ_BUILD="${FUZZ_BUILD:-build-fuzz}"
 FUZZ_PARALLEL="${FUZZ_PARALLEL:-1}"
-ALL_TARGETS="envelope node_record signed_record job_spec job_message gossip_wire gossip_core consensus_wire consensus_core node_config job_file cli_values"
+# Every target fuzz/CMakeLists.txt builds (its POLDER_FUZZ_TARGETS list).
+ALL_TARGETS="$(sed -n '/^set(POLDER_FUZZ_TARGETS/,/)/p' fuzz/CMakeLists.txt | sed 's/set(POLDER_FUZZ_TARGETS//; s/)//' | xargs)"
 FUZZ_TARGETS="${FUZZ_TARGETS:-$ALL_TARGETS}"
 
 # clang and its libFuzzer runtime are needed here only, so they are

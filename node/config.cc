@@ -645,6 +645,8 @@ const KeyRule<NodeConfig> kLimitsKeys[] = {
     {"ban_s", kOptional, [](const Field& f, NodeConfig& c) { assign(c.limits_ban_s, get_int(f, 0, 86'400)); }},
     {"client_jobs_max", kOptional,
      [](const Field& f, NodeConfig& c) { assign(c.limits_client_jobs_max, get_int(f, 0, 100'000'000)); }},
+    {"peer_jobs_max", kOptional,
+     [](const Field& f, NodeConfig& c) { assign(c.limits_peer_jobs_max, get_int(f, 0, 100'000'000)); }},
 };
 
 const KeyRule<NodeConfig> kLogKeys[] = {
@@ -1117,6 +1119,8 @@ void render_other_sections(std::string& out, const NodeConfig& c) {
       render_size(c.limits_client_bytes_per_s));
   put(out, "Unfinished jobs one CLI key may have submitted through this node; 0 = unlimited.", "client_jobs_max",
       std::to_string(c.limits_client_jobs_max));
+  put(out, "Unfinished jobs one member may have this node hold as their replica; 0 = unlimited.", "peer_jobs_max",
+      std::to_string(c.limits_peer_jobs_max));
   put(out, "A key that keeps sending while throttled is cut off this many seconds; 0 = throttle only.", "ban_s",
       std::to_string(c.limits_ban_s));
   out += "\n[log]\n";

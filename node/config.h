@@ -114,6 +114,7 @@ struct NodeConfig {
   std::uint64_t limits_client_messages_per_s = 10'000;   // 0..10000000
   std::uint64_t limits_client_bytes_per_s = 64ULL << 20;  // size, 0..64G
   std::uint64_t limits_client_jobs_max = 10'000;  // unfinished jobs per CLI key submitted here; 0 = unlimited
+  std::uint64_t limits_peer_jobs_max = 100'000;   // unfinished jobs one member may have this node hold for it; 0 = unlimited
   int limits_ban_s = 30;  // a key that keeps flooding is cut off this long; 0 = throttle only (0..86400)
 
   // [log]

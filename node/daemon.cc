@@ -393,6 +393,7 @@ std::string Daemon::metrics_text() const {
   sample("polder_jobs_events_total", "event=\"lease_refused\"", static_cast<double>(j.lease_refusals));
   sample("polder_jobs_events_total", "event=\"lease_lapsed\"", static_cast<double>(j.lease_lapses));
   sample("polder_jobs_events_total", "event=\"unauthorized_refused\"", static_cast<double>(j.unauthorized));
+  sample("polder_jobs_events_total", "event=\"peer_quota_refused\"", static_cast<double>(j.peer_quota_refused));
   sample("polder_jobs_events_total", "event=\"replayed_submit\"", static_cast<double>(j.replayed_submits));
   metric("polder_job_record_writes_total", "counter", "Synced batches of job records (one fsync each).");
   sample("polder_job_record_writes_total", "", static_cast<double>(j.record_writes));

@@ -187,6 +187,23 @@ Status JobManager::client_within_quota(const NodeId& client) const {
                             "); wait for some to finish or cancel them");
 }
 
+// A member can make this node store job records only as their origin
+// (on_replicate checks it): at most peer_jobs_max unfinished ones at once.
+Status JobManager::peer_within_quota(const NodeId& origin) const {
+  const std::uint64_t max = d_.config->limits_peer_jobs_max;
+  if (max == 0) return Status::ok();
+  std::uint64_t open = 0;
+  for (const auto& id : active_) {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) continue;
+    if (it->second.origin == origin && !job_state_is_final(it->second.view.state)) ++open;
+  }
+  if (open < max) return Status::ok();
+  return resource_exhausted("member " + origin.short_hex() + " has " + std::to_string(open) +
+                            " unfinished job(s) held at " + d_.config->name +
+                            " (limits.peer_jobs_max = " + std::to_string(max) + ")");
+}
+
 bool JobManager::client_may_read(const PendingClient& p, const JobView& view) const {
   return check_client_access(*d_.config, p.client_key, view.submitter, view.job_id).is_ok();
 }

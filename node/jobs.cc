@@ -672,6 +672,13 @@ void JobManager::on_replicate(const NodeId& from, const JobMessage& m, std::int6
     apply_update(m.jobs[0], wall_us);
     return;
   }
+  if (Status s = peer_within_quota(from); !s.is_ok()) {
+    if (counters_.peer_quota_refused++ % 1000 == 0) {  // the first, then every 1000th: a flood must not flood the log
+      spdlog::warn("job {}: refused a replica record ({} so far): {}", m.job_id->short_hex(),
+                   counters_.peer_quota_refused, s.message());
+    }
+    return;
+  }
   Record r;
   r.spec = *m.spec;
   r.origin = *m.origin;

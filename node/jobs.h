@@ -126,6 +126,7 @@ struct JobCounters {
   std::uint64_t record_writes = 0;      // synced batches of job records (one fsync each)
   std::uint64_t records_written = 0;    // job records in those batches
   std::uint64_t unauthorized = 0;       // peer job messages refused by node/job_auth.h rules
+  std::uint64_t peer_quota_refused = 0; // replica records refused: their origin is at limits.peer_jobs_max
   std::uint64_t replayed_submits = 0;   // a submit of a spec (same id) this node already holds: not re-stored
   LatencyHistogram decision_ms;         // propose -> chosen, for this node's proposals
   LatencyHistogram submit_to_running_ms;  // as origin: accepted -> the executor reported running
@@ -303,6 +304,7 @@ class JobManager {
   bool chosen_allowed(const consensus::ChosenEvent& chosen);
   Status client_may_cancel(const NodeId& client, const JobId& job) const;
   Status client_within_quota(const NodeId& client) const;  // [limits] client_jobs_max
+  Status peer_within_quota(const NodeId& origin) const;    // [limits] peer_jobs_max
   bool client_may_read(const PendingClient& p, const JobView& view) const;
 
   // Records.

@@ -9,6 +9,8 @@
 #include <atomic>
 #include <regex>
 
+#include <sodium.h>
+
 #include "node/config.h"
 #include "node/rpc_client.h"
 #include "node/transport.h"
@@ -248,6 +250,59 @@ TEST_F(SecurityTest, AMemberThatHoldsNothingCannotFinishOrCancelAJob) {
   EXPECT_NE(read_file(dirs_[0] + "/polderd.log").find("neither a holder"), std::string::npos);
   EXPECT_EQ(polder(dirs_[0], "cancel " + id).exit_code, 0);
   EXPECT_TRUE(wait_state(id, "cancelled", 15s)) << logs();
+}
+
+// Stored records per peer: a member can make a node hold job records only
+// as their origin, and at most limits.peer_jobs_max unfinished ones.
+TEST_F(SecurityTest, AMemberCannotMakeANodeHoldMoreThanItsQuotaOfJobRecords) {
+  Mallory mallory;
+  prepare("", {mallory.id.id().hex()});
+  replace_in(dirs_[0] + "/polderd.toml", "peer_jobs_max = 100000", "peer_jobs_max = 2");
+  launch();
+  ASSERT_TRUE(mallory.connect(key_of(dirs_[0]), listen_of(dirs_[0])).is_ok());
+  const NodeId a = *NodeId::from_hex(key_of(dirs_[0]));
+  std::vector<std::string> ids;
+  for (std::uint64_t nonce = 1; nonce <= 4; ++nonce) {
+    JobSpec spec;
+    spec.command = "sleep";
+    spec.args = {"60"};
+    spec.name = "held-" + std::to_string(nonce);
+    spec.resources.cpus = 1;
+    spec.max_run_time_s = 120;
+    spec.submitter = mallory.id.id();
+    spec.submitted_at_us = 1;
+    spec.nonce = nonce;
+    auto bytes = encode_job_spec(spec);
+    ASSERT_TRUE(bytes.is_ok());
+    JobId::Bytes hash{};
+    crypto_generichash(hash.data(), hash.size(), bytes->data(), bytes->size(), nullptr, 0);
+    JobView view;
+    view.job_id = JobId(hash);
+    view.state = "queued";
+    view.submitter = spec.submitter;
+    JobMessage m;
+    m.kind = JobMessageKind::kReplicate;
+    m.job_id = view.job_id;
+    m.spec = spec;
+    m.origin = mallory.id.id();
+    m.replicas = {mallory.id.id(), a};
+    m.jobs = {view};
+    ASSERT_TRUE(mallory.send(key_of(dirs_[0]), m).is_ok());
+    ids.push_back(view.job_id.hex());
+  }
+  const std::string sample = "polder_jobs_events_total{event=\"peer_quota_refused\"}";
+  double refused = 0;
+  for (auto end = std::chrono::steady_clock::now() + 10s; std::chrono::steady_clock::now() < end && refused < 2;) {
+    std::this_thread::sleep_for(100ms);
+    refused = metric(http_a_, sample);
+  }
+  EXPECT_EQ(refused, 2) << logs();
+  EXPECT_NE(read_file(dirs_[0] + "/polderd.log").find("limits.peer_jobs_max = 2"), std::string::npos) << logs();
+  // a holds the first two, not the others; and it still serves its own clients.
+  int held = 0;
+  for (const auto& id : ids) held += polder(dirs_[0], "--json status " + id).exit_code == 0;
+  EXPECT_EQ(held, 2) << logs();
+  EXPECT_EQ(polder(dirs_[0], "submit --wait -- true").exit_code, 0) << logs();
 }
 
 TEST_F(SecurityTest, AFloodingMemberIsThrottledThenCutOffWhileAJobCompletes) {
