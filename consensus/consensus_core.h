@@ -15,7 +15,10 @@
 //     survived (records.h documents keys and values);
 //   * receive() for every consensus payload an authenticated peer sent
 //     (the envelope's `consensus` bytes; `from` is the authenticated sender);
-//   * tick() no later than the returned wake_at;
+//   * tick() no later than the returned wake_at (which may be now: a call
+//     can leave this node's own durable write of a Prepare or of a
+//     post-phase-1 Accept to the next call, so that its sends do not wait
+//     for that write);
 //   * propose() / query() / forget() when the node decides to;
 //   * apply each returned Effects in order, and each completely before the
 //     next: persist (one atomic batch, durably), then send (each
