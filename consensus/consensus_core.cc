@@ -245,9 +245,19 @@ void ConsensusCore::begin(Instant now) {
     restored_armed_ = true;
     arm_restored();
   }
+  // What the previous call held back (start_prepare, start_accept): its
+  // writes go in this call's persist, after that call's sends.
+  for (const InstanceKey& key : deferred_spent_) {
+    if (Instance* inst = find(key)) mark_proposer_dirty(*inst);
+  }
+  deferred_spent_.clear();
+  // They were sent before anything this call brings, so they are handled first.
+  for (Message& m : deferred_self_) local_.push_back(std::move(m));
+  deferred_self_.clear();
+  handle_local();
 }
 
-Effects ConsensusCore::finish() {
+void ConsensusCore::handle_local() {
   for (std::size_t handled = 0; !local_.empty(); ++handled) {
     assert(handled < kLocalMessagesPerCallMax && "messages to self keep breeding: a loop in the core");
     if (handled >= kLocalMessagesPerCallMax) {
@@ -258,6 +268,10 @@ Effects ConsensusCore::finish() {
     local_.pop_front();
     handle(self_, message);
   }
+}
+
+Effects ConsensusCore::finish() {
+  handle_local();
   for (const InstanceKey& key : dirty_) {  // persist, then send: records go in this same Effects
     Instance* inst = find(key);
     assert(inst);
@@ -280,6 +294,7 @@ Effects ConsensusCore::finish() {
   std::int64_t wake = timers_.empty() ? kNoTimer : timers_.begin()->first;
   if (!compaction_queue_.empty()) wake = min_timer(wake, compaction_queue_.front().first);
   if (!forget_queue_.empty()) wake = min_timer(wake, forget_queue_.front().first);
+  if (!deferred_self_.empty() || !deferred_spent_.empty()) wake = now_us_;  // the next call handles them: tick at once
   if (wake != kNoTimer) effects_.wake_at = instant_from_us(std::max(wake, now_us_));
   return std::exchange(effects_, Effects{});
 }
@@ -327,13 +342,12 @@ Result<Effects> ConsensusCore::propose(const InstanceSpec& spec, const Value& va
   if (!is_member(spec.replicas, self_) && spec.origin != self_) {
     return failed_precondition("only a replica or the origin may propose for " + spec.key.to_string());
   }
+  // Refused before begin(): a call that fails returns no Effects, so it
+  // must not handle anything (held-back messages to self, restored timers).
+  POLDER_RETURN_IF_ERROR(admits(spec));
   begin(now);
   Instance* inst = instance_for(spec);
-  if (inst == nullptr) {
-    Effects pending = finish();  // nothing was changed; keep the host's wake-up
-    return failed_precondition("instance " + spec.key.to_string() +
-                               " runs with another replica set or origin, or the core is full");
-  }
+  assert(inst != nullptr && "admits() said yes");
   if (inst->decided()) {
     effects_.events.push_back({kChosenEventKind, format_chosen_detail(spec.key, *inst->learner.chosen())});
   } else if (!inst->proposer.active()) {
@@ -352,13 +366,12 @@ Result<Effects> ConsensusCore::propose(const InstanceSpec& spec, const Value& va
 
 Result<Effects> ConsensusCore::query(const InstanceSpec& spec, Instant now) {
   POLDER_RETURN_IF_ERROR(validate_instance_spec(spec));
+  // Refused before begin(): a call that fails returns no Effects, so it
+  // must not handle anything (held-back messages to self, restored timers).
+  POLDER_RETURN_IF_ERROR(admits(spec));
   begin(now);
   Instance* inst = instance_for(spec);
-  if (inst == nullptr) {
-    Effects pending = finish();
-    return failed_precondition("instance " + spec.key.to_string() +
-                               " runs with another replica set or origin, or the core is full");
-  }
+  assert(inst != nullptr && "admits() said yes");
   if (inst->decided()) {
     effects_.events.push_back({kChosenEventKind, format_chosen_detail(spec.key, *inst->learner.chosen())});
   } else if (!inst->querying) {
@@ -545,16 +558,29 @@ void ConsensusCore::on_query(const NodeId& from, const Query& m) {
 
 // ---- roles in action ----------------------------------------------------------------
 
+// The Prepare leaves before the round is durable: its record (and our own
+// acceptor's promise) is written by the next call, so the other acceptors'
+// fsyncs run while ours does. That is safe because a round binds a value
+// only in phase 2: every Accept at this ballot is sent by a later call
+// than that write (a majority needs a Promise from another node, which
+// arrives in a later call; a replica set of one promises in the next call
+// itself), and effects apply in call order. A crash before the write may
+// let the restarted proposer use the same round again — for a Prepare only,
+// since no Accept of it ever left, so one ballot still carries one value.
 void ConsensusCore::start_prepare(Instance& inst) {
   if (inst.acceptor.promised) inst.proposer.observe_round(inst.acceptor.promised->round);
   const Ballot ballot = inst.proposer.start_prepare(self_);
-  mark_proposer_dirty(inst);  // the round is spent before its Prepare leaves
+  deferred_spent_.push_back(inst.spec.key);
   ++counters_.prepares_started;
   inst.proposer_due_us = now_us_ + rtts_us(options_.phase_timeout_rtts);
   inst.phase_started_us = now_us_;
   inst.takeover_due_us = kNoTimer;
   rearm(inst);
-  send_to_replicas(inst, Prepare{inst.spec, ballot});
+  Prepare prepare{inst.spec, ballot};
+  for (const NodeId& r : inst.spec.replicas) {
+    if (r != self_) send(r, prepare);
+  }
+  if (inst.is_replica) deferred_self_.push_back(std::move(prepare));
 }
 
 void ConsensusCore::start_accept(Instance& inst) {
@@ -562,7 +588,41 @@ void ConsensusCore::start_accept(Instance& inst) {
   inst.phase_started_us = now_us_;
   inst.takeover_due_us = kNoTimer;
   rearm(inst);
-  send_to_replicas(inst, Accept{inst.spec, inst.proposer.ballot(), inst.proposer.value()});
+  Accept accept{inst.spec, inst.proposer.ballot(), inst.proposer.value()};
+  if (inst.proposer.ballot().is_fast() || !inst.is_replica) {
+    send_to_replicas(inst, accept);  // ballot 0's record is written before any Accept leaves anyway
+    return;
+  }
+  // After phase 1 nothing of the proposer must be durable before its
+  // Accepts leave (the round is on disk since the Prepare). Our own
+  // acceptor takes the Accept in the next call, so the other acceptors'
+  // fsyncs run while ours does instead of after it: one durable write
+  // less on the way to the decision. Its Accepted still counts only once
+  // its write is done (that call's effects wait for it, FIFO).
+  for (const NodeId& r : inst.spec.replicas) {
+    if (r != self_) send(r, accept);
+  }
+  deferred_self_.push_back(std::move(accept));
+}
+
+// A phase timed out with no acceptor refusing it: the Prepare or Accept
+// goes again, at the same ballot, to the replicas that did not answer.
+// Both are idempotent at an acceptor (a duplicate Prepare promises again,
+// a duplicate Accept of the same value is acknowledged again), and the
+// replies already counted still count. The timer backs off with the
+// estimator (timed_out()), so a cut-off proposer sends ever less often.
+void ConsensusCore::retransmit(Instance& inst) {
+  assert(inst.proposer.phase() == Proposer::Phase::kPreparing || inst.proposer.phase() == Proposer::Phase::kAccepting);
+  inst.proposer_due_us = now_us_ + rtts_us(options_.phase_timeout_rtts);
+  inst.phase_started_us = kNoTimer;  // Karn: a retransmitted phase is no RTT sample
+  ++counters_.retransmissions;
+  rearm(inst);
+  Message message = inst.proposer.phase() == Proposer::Phase::kPreparing
+                        ? Message(Prepare{inst.spec, inst.proposer.ballot()})
+                        : Message(Accept{inst.spec, inst.proposer.ballot(), inst.proposer.value()});
+  for (const NodeId& r : inst.spec.replicas) {
+    if (!inst.proposer.answered(r)) send(r, message);
+  }
 }
 
 void ConsensusCore::sample_phase(Instance& inst) {
@@ -658,7 +718,11 @@ void ConsensusCore::fire_timers(Instance& inst) {
       } else if (inst.proposer.active()) {
         rtt_.timed_out();
         inst.phase_started_us = kNoTimer;
-        back_off(inst);  // the phase timed out: lost messages or a dead majority
+        if (inst.proposer.rejected()) {
+          back_off(inst);  // someone promised higher: only a new round can win
+        } else {
+          retransmit(inst);  // lost or slow messages: the same ballot still can
+        }
       }
     }
   }
@@ -694,6 +758,14 @@ void ConsensusCore::fire_timers(Instance& inst) {
 Instance* ConsensusCore::find(const InstanceKey& key) {
   auto it = instances_.find(key);
   return it == instances_.end() ? nullptr : &it->second;
+}
+
+Status ConsensusCore::admits(const InstanceSpec& spec) {
+  const Instance* known = find(spec.key);
+  if (known != nullptr ? known->spec == spec : instances_.size() < options_.instances_max) return Status::ok();
+  ++(known != nullptr ? counters_.spec_mismatch_ignored : counters_.full_refused);
+  return failed_precondition("instance " + spec.key.to_string() +
+                             " runs with another replica set or origin, or the core is full");
 }
 
 Instance* ConsensusCore::instance_for(const InstanceSpec& spec) {

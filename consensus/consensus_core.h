@@ -15,7 +15,10 @@
 //     survived (records.h documents keys and values);
 //   * receive() for every consensus payload an authenticated peer sent
 //     (the envelope's `consensus` bytes; `from` is the authenticated sender);
-//   * tick() no later than the returned wake_at;
+//   * tick() no later than the returned wake_at (which may be now: a call
+//     can leave this node's own durable write of a Prepare or of a
+//     post-phase-1 Accept to the next call, so that its sends do not wait
+//     for that write);
 //   * propose() / query() / forget() when the node decides to;
 //   * apply each returned Effects in order, and each completely before the
 //     next: persist (one atomic batch, durably), then send (each
@@ -130,6 +133,7 @@ struct ConsensusCounters {
   std::uint64_t conflicting_chosen = 0;       // a Chosen that contradicts what we learned (never expected)
   std::uint64_t fast_proposals = 0;
   std::uint64_t prepares_started = 0;
+  std::uint64_t retransmissions = 0;          // phases resent at the same ballot after a timeout
   std::uint64_t takeovers = 0;
   std::uint64_t decided = 0;                  // instances this core learned chosen
   std::uint64_t announcements = 0;
@@ -195,6 +199,7 @@ class ConsensusCore : public Core {
   // Call framing: begin() at entry, finish() builds the Effects.
   void begin(Instant now);
   Effects finish();
+  void handle_local();  // messages to self, until none is left (bounded)
 
   // Message handlers, one per Paxos message.
   void handle(const NodeId& from, const Message& message);
@@ -216,6 +221,7 @@ class ConsensusCore : public Core {
   void announce(Instance& inst);
   void fire_timers(Instance& inst);
   void back_off(Instance& inst);
+  void retransmit(Instance& inst);
   void sample_phase(Instance& inst);
   void yield_to(Instance& inst, const Ballot& seen);  // another proposer's higher ballot is in play  // a phase reached its majority: an RTT sample
 
@@ -224,6 +230,8 @@ class ConsensusCore : public Core {
   // Finds or creates the instance for `spec`; null (counted) when the spec
   // contradicts a known one or the core is full.
   Instance* instance_for(const InstanceSpec& spec);
+  // Whether instance_for(spec) would succeed; the error (counted) if not.
+  Status admits(const InstanceSpec& spec);
   void rearm(Instance& inst);
   void mark_acceptor_dirty(Instance& inst);
   void mark_proposer_dirty(Instance& inst);
@@ -248,6 +256,11 @@ class ConsensusCore : public Core {
   std::deque<std::pair<std::int64_t, InstanceKey>> compaction_queue_;  // FIFO: (due, instance)
   std::deque<std::pair<std::int64_t, JobId>> forget_queue_;  // FIFO: one retention for all
   std::deque<Message> local_;  // messages to self, handled before finish() returns
+  // Held back for the next call, so this call's sends need no write first
+  // (start_prepare, start_accept): messages to self, and instances whose
+  // newly spent round the next call records.
+  std::vector<Message> deferred_self_;
+  std::vector<InstanceKey> deferred_spent_;
   bool restored_armed_ = false;
   std::int64_t now_us_ = 0;
   Effects effects_;

@@ -68,6 +68,13 @@ bool Proposer::on_reject(const ReplicaSet& replicas, const NodeId& from, const R
   return rejects_.count() > replicas.size() - majority(replicas.size());
 }
 
+bool Proposer::answered(const NodeId& voter) const {
+  if (rejects_.has(voter)) return true;
+  if (phase_ == Phase::kPreparing) return promises_.has(voter);
+  if (phase_ == Phase::kAccepting) return accepts_.has(voter);
+  return false;
+}
+
 void Proposer::back_off() {
   phase_ = Phase::kBackoff;
   ++failures_;

@@ -10,12 +10,19 @@
 //               ballot among them, else its own value.
 //   phase 2     sends Accept; a majority of Accepted means chosen.
 //   backoff     a proposer that lost a duel (a majority rejected it, or its
-//               phase timed out) waits a randomised time before trying a
-//               higher round, so duels end (the caller draws the delay).
+//               phase timed out after some acceptor rejected it) waits a
+//               randomised time before trying a higher round, so duels end
+//               (the caller draws the delay). A phase that timed out with
+//               no Reject is retransmitted at the same ballot instead: only
+//               messages were lost or slow, and a new round would only
+//               start a duel with itself (and throw away the late replies).
 //
-// The proposer never reuses a round: round_max (and the use of ballot 0,
-// with its value) is persisted by the caller before the first message of a
-// ballot leaves (ProposerRecord).
+// One ballot never carries two values: round_max is persisted by the
+// caller before the first Accept of a round leaves, and the use of ballot
+// 0, with its value, before its Accept leaves (ProposerRecord). A Prepare
+// may leave before its round is durable; a restarted proposer may then
+// send a Prepare of that round again, which is harmless since no Accept of
+// it was ever sent.
 //
 // Pure state: timers and sends are the caller's (ConsensusCore).
 #pragma once
@@ -68,6 +75,13 @@ class Proposer {
   bool on_accepted(const ReplicaSet& replicas, const NodeId& from, const Accepted& accepted);
   // True when this Reject leaves no majority for the ballot: back off.
   bool on_reject(const ReplicaSet& replicas, const NodeId& from, const Reject& reject);
+
+  // Phase 1 or 2 is running and `voter` answered its ballot (a Promise or
+  // Accepted counted, or a Reject): a retransmission skips it.
+  bool answered(const NodeId& voter) const;
+  // An acceptor refused the running ballot: it promised higher, so only a
+  // new round can win it (a retransmission of this ballot cannot).
+  bool rejected() const { return rejects_.count() > 0; }
 
   void back_off();
   void stop() { phase_ = Phase::kIdle; }

@@ -69,6 +69,23 @@ TEST(ConsensusCampaign, TwoProposersOnEveryInstanceResolveQuickly) {
   EXPECT_LE(r.latency_rtt_p99, 4.0);
 }
 
+// A proposer cut off from its acceptors times out again and again; it
+// resends the same ballot rather than burning a round per timeout, so
+// when the partition heals its instance decides within a few ballots.
+// (Before: 89% within 3 ballots, ballots p99 7, on these seeds.)
+TEST(ConsensusCampaign, PartitionedProposersResendInsteadOfBurningBallots) {
+  ConsensusCampaignOptions o;
+  o.nodes = 9;
+  o.jobs = 40;
+  o.faults = *parse_consensus_faults("partition");
+  o.seed_first = 1;
+  o.seed_last = 20;
+  const ConsensusCampaignResult r = run_consensus_campaign(o);
+  expect_clean(r);
+  EXPECT_GE(r.within_3_ballots_pct, 99.0);
+  EXPECT_LE(r.ballots_p99, 3U);
+}
+
 TEST(ConsensusCampaign, SameSeedSameRun) {
   ConsensusCampaignOptions o = all_faults(77, 77, 40);
   const ConsensusSeedResult a = run_consensus_seed(o, 77);

@@ -255,12 +255,142 @@ TEST(ConsensusCore, ProposerNeverReusesARoundAfterRestart) {
   h.propose(n2, kSpec, kRun3);
   const std::uint64_t first = decoded<Prepare>(h.inflight())[0].ballot.round;
   h.inflight().clear();
+  h.tick_all();  // the next call writes the round
   h.crash(n2);
   h.start(n2);
   h.propose(n2, kSpec, kRun5);
   const auto prepares = decoded<Prepare>(h.inflight());
   ASSERT_FALSE(prepares.empty());
   EXPECT_GT(prepares[0].ballot.round, first);
+}
+
+TEST(ConsensusCore, PrepareLeavesBeforeItsRoundIsWrittenAndTheNextCallWritesIt) {
+  Harness h = five();
+  auto proposed = h.core(n2).propose(kSpec, kRun3, instant_from_us(h.now_us()));
+  ASSERT_TRUE(proposed.is_ok());
+  EXPECT_TRUE(proposed->persist.empty()) << "no durable write in front of the Prepares";
+  EXPECT_EQ(proposed->send.size(), 2U) << "to n1 and n3; n2's own acceptor promises in the next call";
+  ASSERT_TRUE(proposed->wake_at.has_value());
+  EXPECT_LE(to_us(*proposed->wake_at), h.now_us()) << "the next call is due at once";
+  h.apply(n2, std::move(proposed).value());
+  Effects next = h.core(n2).tick(instant_from_us(h.now_us()));
+  bool round_written = false, promise_written = false;
+  for (const PersistOp& op : next.persist) {
+    round_written |= op.key == record_key(RecordKind::kProposer, kSpec.key);
+    promise_written |= op.key == record_key(RecordKind::kAcceptor, kSpec.key);
+  }
+  EXPECT_TRUE(round_written);
+  EXPECT_TRUE(promise_written);
+  h.apply(n2, std::move(next));
+}
+
+// The Prepare's round was not yet on disk when the proposer crashed, so
+// the restarted proposer uses it again: for a Prepare only, and every
+// Accept of a round carries one value (the round was written before the
+// first Accept left).
+TEST(ConsensusCore, RoundReusedAfterACrashBeforeItsWriteCarriesOneValue) {
+  Harness h = five();
+  h.propose(n2, kSpec, kRun3);
+  const std::uint64_t first = decoded<Prepare>(h.inflight())[0].ballot.round;
+  h.deliver(nullptr, 1);  // n1 and n3 promise; the Promises are lost with the crash
+  h.crash(n2);
+  h.inflight().clear();
+  h.start(n2);
+  h.propose(n2, kSpec, kRun5);
+  const auto prepares = decoded<Prepare>(h.inflight());
+  ASSERT_FALSE(prepares.empty());
+  EXPECT_EQ(prepares[0].ballot.round, first) << "no Accept of the round left, so it was not written";
+  std::map<Ballot, std::vector<Value>> accepts;
+  h.deliver([&](const Envelope& e) {
+    auto m = decode_message(e.bytes);
+    if (m && std::holds_alternative<Accept>(*m)) {
+      auto& values = accepts[std::get<Accept>(*m).ballot];
+      const Value& v = std::get<Accept>(*m).value;
+      if (std::find(values.begin(), values.end(), v) == values.end()) values.push_back(v);
+    }
+    return true;
+  });
+  EXPECT_EQ(h.chosen_at(n1, kSpec.key), kRun5);
+  ASSERT_FALSE(accepts.empty());
+  for (const auto& [ballot, values] : accepts) EXPECT_EQ(values.size(), 1U) << ballot.to_string();
+  // Written now: one more restart does not use the round again.
+  h.crash(n2);
+  h.start(n2);
+  EXPECT_GE(h.core(n2).instance(kSpec.key) ? h.core(n2).instance(kSpec.key)->proposer.round_max() : 0U, first);
+}
+
+TEST(ConsensusCore, AcceptAfterPhaseOneLeavesBeforeTheOwnAcceptorsWrite) {
+  Harness h = five();
+  h.propose(n2, kSpec, kRun3);
+  h.tick_all();  // n2 writes its round and promise
+  h.deliver(nullptr, 1);  // n1 and n3 promise
+  std::vector<Envelope> promises;
+  promises.swap(h.inflight());
+  ASSERT_EQ(decoded<Promise>(promises).size(), 2U);
+  Effects e = h.core(n2).receive(n1, promises[0].bytes, instant_from_us(h.now_us()));
+  EXPECT_TRUE(e.persist.empty()) << "the Accepts do not wait for n2's own acceptor";
+  const auto accepts = [&] {
+    std::vector<Envelope> out;
+    for (OutMessage& m : e.send) out.push_back({n2, m.to, m.bytes});
+    return decoded<Accept>(out);
+  }();
+  EXPECT_EQ(accepts.size(), 2U);
+  h.apply(n2, std::move(e));
+  Effects next = h.core(n2).tick(instant_from_us(h.now_us()));
+  ASSERT_EQ(next.persist.size(), 1U);
+  EXPECT_EQ(next.persist[0].key, record_key(RecordKind::kAcceptor, kSpec.key));
+  h.apply(n2, std::move(next));
+  h.deliver();
+  EXPECT_EQ(h.chosen_at(n2, kSpec.key), kRun3);
+  EXPECT_EQ(h.chosen_at(n1, kSpec.key), kRun3);
+}
+
+TEST(ConsensusCore, TimedOutPhaseIsSentAgainAtTheSameBallot) {
+  Harness h = five();
+  h.propose(n2, kSpec, kRun3);
+  const auto first = decoded<Prepare>(h.inflight());
+  ASSERT_EQ(first.size(), 2U);
+  h.tick_all();
+  h.deliver([&](const Envelope& e) { return e.to != n3; }, 1);  // n1 promises; n3 never hears
+  const std::int64_t timeout_us = static_cast<std::int64_t>(h.core(n2).options().phase_timeout_rtts *
+                                                             static_cast<double>(h.core(n2).rtt_unit_us()));
+  h.deliver([&](const Envelope& e) { return e.to == n2; }, 1);  // n1's Promise counts: phase 2
+  h.inflight().clear();                                          // and its Accepts are lost
+  h.advance_us(timeout_us + 1);
+  h.tick_all();
+  const auto again = decoded<Accept>(h.inflight());
+  ASSERT_EQ(again.size(), 2U) << "to n1 and n3, which did not answer";
+  EXPECT_EQ(again[0].ballot, first[0].ballot) << "no Reject came, so no new round";
+  EXPECT_EQ(h.core(n2).counters().retransmissions, 1U);
+  h.deliver();
+  EXPECT_EQ(h.chosen_at(n2, kSpec.key), kRun3);
+  EXPECT_EQ(h.core(n2).instance(kSpec.key)->proposer.ballots_tried(), 1U);
+}
+
+TEST(ConsensusCore, TimedOutPhaseWithARejectTriesAHigherRound) {
+  Harness h = five();
+  // n3 promised (5, n2) already; n1's Prepare (1, n1) then meets it.
+  h.apply(n3, h.core(n3).receive(n2, encode_message(Prepare{kSpec, Ballot{5, n2}}), instant_from_us(h.now_us())));
+  h.inflight().clear();
+  h.propose(n1, kSpec, kRun5);
+  h.tick_all();
+  h.deliver([&](const Envelope& e) { return e.to != n2; }, 2);  // n2 never hears; n3's Reject reaches n1
+  h.inflight().clear();
+  const Instance* inst = h.core(n1).instance(kSpec.key);
+  ASSERT_EQ(inst->proposer.phase(), Proposer::Phase::kPreparing) << "one Reject of three is no lost majority";
+  ASSERT_TRUE(inst->proposer.rejected());
+  const std::int64_t timeout_us = static_cast<std::int64_t>(h.core(n1).options().phase_timeout_rtts *
+                                                             static_cast<double>(h.core(n1).rtt_unit_us()));
+  std::vector<Prepare> prepares;
+  for (int i = 0; i < 20 && prepares.empty(); ++i) {
+    h.advance_us(timeout_us);
+    h.tick_all();
+    prepares = decoded<Prepare>(h.inflight());
+    h.inflight().clear();
+  }
+  ASSERT_FALSE(prepares.empty());
+  EXPECT_GT(prepares[0].ballot.round, 5U) << "a Reject means only a round above the promised one can win";
+  EXPECT_EQ(h.core(n1).counters().retransmissions, 0U);
 }
 
 TEST(ConsensusCore, OriginNeverReusesTheFastBallotAfterRestart) {
