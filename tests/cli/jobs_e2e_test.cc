@@ -317,6 +317,15 @@ class WorkExchangeTest : public JobsTest {
     }
     for (int i = 0; i < 3; ++i) launch(i);
     ASSERT_TRUE(all_reach(this, dirs_, 2, 30s)) << logs();
+    // c submits GPU jobs: it must have a's and b's capacity records first.
+    int gpu_nodes = 0;
+    for (auto end = std::chrono::steady_clock::now() + 10s; gpu_nodes < 2 && std::chrono::steady_clock::now() < end;) {
+      std::string out = polder(dirs_[2], "--json nodes").output;
+      gpu_nodes = 0;
+      for (auto p = out.find("H100"); p != std::string::npos; p = out.find("H100", p + 1)) ++gpu_nodes;
+      if (gpu_nodes < 2) std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_GE(gpu_nodes, 2) << polder(dirs_[2], "nodes").output;
   }
   std::string metrics(int node) {
     httplib::Client http("127.0.0.1", http_ports_[node]);
@@ -342,7 +351,18 @@ class WorkExchangeTest : public JobsTest {
       ASSERT_EQ(json_field(st, "state"), "running") << st << logs();
     }
     waiting_ = submit(2, "--gpus 1 --max-time 60s -- sh -c 'echo ran with GPU $CUDA_VISIBLE_DEVICES; sleep 2'");
-    std::this_thread::sleep_for(1500ms);  // c's record (queue 1) reaches a and b by gossip
+    // c's gossiped record counts the waiting job (what a and b offer on).
+    bool seen = false;
+    for (auto end = std::chrono::steady_clock::now() + 5s; !seen && std::chrono::steady_clock::now() < end;) {
+      std::string out = polder(dirs_[0], "--json nodes").output;
+      auto p = out.find("\"name\":\"c\"");
+      auto start = p == std::string::npos ? p : out.rfind('{', p);
+      seen = start != std::string::npos &&
+             json_field(out.substr(start, out.find('}', p) - start), "queue_length") == "1";
+      if (!seen) std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_TRUE(seen) << polder(dirs_[0], "--json nodes").output;
+    std::this_thread::sleep_for(300ms);
     auto st = polder(dirs_[2], "--json status " + waiting_).output;
     ASSERT_EQ(json_field(st, "state"), "queued") << st;
     freed_node_ = json_field(polder(dirs_[2], "--json status " + long_jobs_[0]).output, "executor_name");
