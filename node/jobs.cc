@@ -1223,7 +1223,13 @@ void JobManager::start_attempt(const InstanceKey& key, const Value& value, Insta
   lease.attempt = attempt;
   lease.requested_at = now;
   lease.gpu_slots = run.gpu_slots;
-  heartbeat({job}, now, wall_us);
+  // The first lease round leaves now, before the "placed" record is on
+  // disk: the grants come back in a later turn, after this turn's write,
+  // and launch() starts the process only once "placed" is durable. If this
+  // node dies before that write, nothing ran here and the replicas' grant
+  // lapses (lease_ms × 4/3) into the next attempt, as for any executor that
+  // stops heartbeating.
+  heartbeat({job}, now, wall_us, /*at_once=*/true);
 }
 
 // The lease holds: record the start durably, then (flush()) start the process.
@@ -1429,7 +1435,7 @@ bool JobManager::may_vote(const InstanceKey& key, Instant now) {
 
 // One heartbeat round for `jobs` (attempts this node runs or is about to):
 // one message per holder, listing the attempts it holds.
-void JobManager::heartbeat(const std::vector<JobId>& jobs, Instant now, std::int64_t wall_us) {
+void JobManager::heartbeat(const std::vector<JobId>& jobs, Instant now, std::int64_t wall_us, bool at_once) {
   std::uint64_t round = next_round_++;
   rounds_[round] = now;
   while (!rounds_.empty() && rounds_.begin()->second + lease_duration() < now) rounds_.erase(rounds_.begin());
@@ -1457,7 +1463,13 @@ void JobManager::heartbeat(const std::vector<JobId>& jobs, Instant now, std::int
       on_heartbeat_ack(d_.self, self_ack, now, wall_us);
     }
   }
-  for (auto& [to, m] : out) send(to, std::move(m));
+  for (auto& [to, m] : out) {
+    if (at_once) {
+      d_.send(to, std::move(m));
+    } else {
+      send(to, std::move(m));
+    }
+  }
 }
 
 void JobManager::on_heartbeat(const NodeId& from, const JobMessage& m, Instant now, std::int64_t wall_us) {

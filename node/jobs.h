@@ -291,7 +291,8 @@ class JobManager {
   void close_lease(const JobId& job, std::uint32_t attempt);
   bool lease_fresh(const Record& r, Instant now) const;
   Duration lease_duration() const;
-  void heartbeat(const std::vector<JobId>& jobs, Instant now, std::int64_t wall_us);
+  // `at_once`: the messages leave now, not after this turn's write (see start_attempt()).
+  void heartbeat(const std::vector<JobId>& jobs, Instant now, std::int64_t wall_us, bool at_once = false);
   void launch(Record& r, ExecLease& lease, Instant now, std::int64_t wall_us);
   void check_exec_leases(Instant now, std::int64_t wall_us);
   void report_lost(Record& r, const std::string& why, std::int64_t wall_us);
