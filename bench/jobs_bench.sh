@@ -5,8 +5,10 @@
 # of them and prints its JSON. The testnet is stopped and removed on any
 # exit (trap).
 #
-#   bench/jobs_bench.sh [--nodes 5] [--seconds 60] [--threads 10]
+#   bench/jobs_bench.sh [--nodes 5] [--seconds 60] [--threads 10] [--rate 0]
 #                       [--cpus 64] [--base-port 33400] [--drain-seconds 120]
+#   (--rate N: open loop, N submits/s in total over the threads; 0 = closed loop;
+#    --keep-logs DIR: copy each node's polderd.log there before the teardown)
 #   (or: make bench-jobs)
 #
 # The nodes are set up as testnet/up does (same init flags, every node a
@@ -20,6 +22,8 @@ THREADS=10
 CPUS=64
 BASE_PORT=33400
 DRAIN=120
+RATE=0
+KEEP_LOGS=
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --nodes) NODES="$2"; shift 2 ;;
@@ -28,7 +32,9 @@ while [[ $# -gt 0 ]]; do
     --cpus) CPUS="$2"; shift 2 ;;
     --base-port) BASE_PORT="$2"; shift 2 ;;
     --drain-seconds) DRAIN="$2"; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --rate) RATE="$2"; shift 2 ;;
+    --keep-logs) KEEP_LOGS="$2"; shift 2 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "jobs_bench.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -47,7 +53,12 @@ for b in "$BUILD/polderd" "$BUILD/polder" "$BENCH"; do
   [[ -x "$b" ]] || { echo "jobs_bench.sh: $b not built (cmake --build $BUILD)" >&2; exit 1; }
 done
 log() { echo "jobs_bench: $*" >&2; }
-trap '"$ROOT/testnet/down" >&2' EXIT
+keep_logs() {
+  [[ -n "$KEEP_LOGS" ]] || return 0
+  mkdir -p "$KEEP_LOGS"
+  for d in "$TESTNET_DIR"/n*; do cp "$d/polderd.log" "$KEEP_LOGS/$(basename "$d").log" 2> /dev/null || true; done
+}
+trap 'keep_logs; "$ROOT/testnet/down" >&2' EXIT
 
 for i in $(seq 1 "$NODES"); do
   "$BUILD/polderd" init --dir "$TESTNET_DIR/n$i" --name "n$i" --region eu-central --operator "op$i" \
@@ -81,4 +92,4 @@ sleep 2
 clients=()
 for node in $(tn_nodes); do clients+=(--client "$TESTNET_DIR/$node/client.toml"); done
 log "submitting for ${SECONDS_LOAD}s with $THREADS client threads"
-"$BENCH" "${clients[@]}" --seconds "$SECONDS_LOAD" --threads "$THREADS" --drain-seconds "$DRAIN"
+"$BENCH" "${clients[@]}" --seconds "$SECONDS_LOAD" --threads "$THREADS" --drain-seconds "$DRAIN" --rate "$RATE"

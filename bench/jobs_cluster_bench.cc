@@ -7,7 +7,9 @@
 // Load: --threads client threads (thread t talks to node t % N, one
 // RpcClient each: RpcClient is not thread-safe), each submitting `true`
 // (cpus 1, max_run_time 60 s) in a closed loop for --seconds, so at most
-// --threads submits are in flight. Then every thread polls kStatus for its
+// --threads submits are in flight; with --rate R the threads submit open
+// loop, R jobs/s in total on a fixed schedule (the pure pipeline latency
+// at a low R). Then every thread polls kStatus for its
 // jobs at their origin until each is final or --drain-seconds pass.
 //
 // Prints one JSON object: submit and placement rates, outcomes, and
@@ -66,6 +68,7 @@ struct Options {
   double drain_seconds = 120;
   int timeout_ms = 5000;
   std::size_t jobs_per_thread_max = 200'000;
+  double rate = 0;  // total submits/s, open loop, spread over the threads; 0 = closed loop
 };
 
 // One node as the bench reaches it.
@@ -189,8 +192,17 @@ void note_error(ThreadResult& r, const Status& s) {
   if (r.first_error.empty()) r.first_error = s.message();
 }
 
-void submit_loop(node::RpcClient& client, Clock::time_point end, std::size_t jobs_max, ThreadResult& r) {
-  while (Clock::now() < end && r.jobs.size() < jobs_max) {
+// Closed loop (interval zero): the next submit as soon as the last is
+// answered. Open loop: one submit every `interval` from `start`, on
+// schedule whatever the replies took (a late one is sent at once).
+void submit_loop(node::RpcClient& client, Clock::time_point start, Clock::duration interval, Clock::time_point end,
+                 std::size_t jobs_max, ThreadResult& r) {
+  for (std::uint64_t n = 0; Clock::now() < end && r.jobs.size() < jobs_max; ++n) {
+    if (interval > Clock::duration::zero()) {
+      auto at = start + interval * static_cast<std::int64_t>(n);
+      if (at >= end) break;
+      std::this_thread::sleep_until(at);
+    }
     JobMessage m;
     m.kind = JobMessageKind::kSubmit;
     m.spec = bench_spec();
@@ -284,7 +296,14 @@ int run(const Options& o) {
   {
     std::vector<std::jthread> threads;
     for (int i = 0; i < o.threads; ++i) {
-      threads.emplace_back([&, i] { submit_loop(*clients[i], end, o.jobs_per_thread_max, results[i]); });
+      // Open loop: thread i of T sends every T/rate seconds, offset by i/rate.
+      const auto interval = o.rate > 0 ? std::chrono::duration_cast<Clock::duration>(
+                                             std::chrono::duration<double>(o.threads / o.rate))
+                                       : Clock::duration::zero();
+      const auto offset = o.rate > 0 ? std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(i / o.rate))
+                                     : Clock::duration::zero();
+      threads.emplace_back(
+          [&, i, interval, offset] { submit_loop(*clients[i], start + offset, interval, end, o.jobs_per_thread_max, results[i]); });
     }
   }
   double submit_s = std::chrono::duration<double>(Clock::now() - start).count();
@@ -331,6 +350,7 @@ int run(const Options& o) {
   out["nodes"] = targets.size();
   out["threads"] = o.threads;
   out["in_flight_max"] = o.threads;
+  out["rate_per_s"] = o.rate > 0 ? ordered_json(o.rate) : ordered_json("closed loop");
   out["fsync"] = true;
   out["job"] = "true, cpus 1, max_run_time 60 s";
   out["seconds"] = std::round(submit_s * 100) / 100;
@@ -384,6 +404,8 @@ int main(int argc, char** argv) {
   app.add_option("--drain-seconds", o.drain_seconds, "Poll status at most this long after submitting")
       ->check(CLI::Range(0.0, 3600.0));
   app.add_option("--timeout-ms", o.timeout_ms, "Per-request timeout")->check(CLI::Range(100, 600000));
+  app.add_option("--rate", o.rate, "Open loop: submit this many jobs/s in total (0: closed loop)")
+      ->check(CLI::Range(0.0, 100000.0));
   app.add_option("--jobs-per-thread-max", o.jobs_per_thread_max, "Bound on the jobs one thread submits")
       ->check(CLI::Range(1, 10'000'000));
   CLI11_PARSE(app, argc, argv);

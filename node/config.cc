@@ -626,6 +626,14 @@ const KeyRule<NodeConfig> kJobsKeys[] = {
     {"reservation_ttl_ms", kOptional,
      [](const Field& f, NodeConfig& c) { assign(c.jobs_reservation_ttl_ms, get_int(f, 100, 300'000)); }},
     {"work_dir", kOptional, [](const Field& f, NodeConfig& c) { assign(c.jobs_work_dir, get_string(f)); }},
+    {"queued_retry_ms", kOptional,
+     [](const Field& f, NodeConfig& c) { assign(c.jobs_queued_retry_ms, get_int(f, 10, 600'000)); }},
+    {"queued_retry_max_ms", kOptional,
+     [](const Field& f, NodeConfig& c) { assign(c.jobs_queued_retry_max_ms, get_int(f, 10, 600'000)); }},
+    {"offer_interval_ms", kOptional,
+     [](const Field& f, NodeConfig& c) { assign(c.jobs_offer_interval_ms, get_int(f, 0, 60'000)); }},
+    {"offer_jobs_max", kOptional,
+     [](const Field& f, NodeConfig& c) { assign(c.jobs_offer_jobs_max, get_int(f, 1, 1'000)); }},
     {"accept_operators", kOptional,
      [](const Field& f, NodeConfig& c) { assign(c.jobs_accept_operators, get_labels(f)); }},
     {"run_as_user", kOptional, [](const Field& f, NodeConfig& c) { assign(c.jobs_run_as_user, get_user(f)); }},
@@ -720,6 +728,11 @@ void finish_node_config(const toml::table& root, const fs::path& base_dir, NodeC
     problems.add(line_at(root, "network.client_listen"),
                  "network.client_listen: " + shown(c.client_listen) + " uses the same port as network.listen (" +
                      shown(c.listen) + "); peers and the CLI need separate ports");
+  }
+  if (c.jobs_queued_retry_max_ms < c.jobs_queued_retry_ms) {
+    problems.add(line_at(root, "jobs.queued_retry_max_ms"),
+                 "jobs.queued_retry_max_ms (" + std::to_string(c.jobs_queued_retry_max_ms) +
+                     ") must be at least jobs.queued_retry_ms (" + std::to_string(c.jobs_queued_retry_ms) + ")");
   }
   if (c.advertise.empty()) c.advertise = c.listen;
   for (const auto& seed : c.seeds) add_unique(c.members, seed.key);  // the daemon admits members only
@@ -1094,6 +1107,16 @@ void render_other_sections(std::string& out, const NodeConfig& c) {
       std::to_string(c.jobs_replicas));
   put(out, "An executor's unconfirmed reservation expires after this (ms).", "reservation_ttl_ms",
       std::to_string(c.jobs_reservation_ttl_ms));
+  put(out, "A job no node can start now is placed again after this (ms), doubling up to queued_retry_max_ms;\n"
+           "work offers from nodes whose capacity frees place it at once.",
+      "queued_retry_ms", std::to_string(c.jobs_queued_retry_ms));
+  put(out, "Longest wait (ms) between two placement tries of a waiting job.", "queued_retry_max_ms",
+      std::to_string(c.jobs_queued_retry_max_ms));
+  put(out, "Work offers: with capacity free, offer it to each peer with waiting jobs at most this often (ms);\n"
+           "a peer's offers are honoured at most this often too. 0 = no offers.",
+      "offer_interval_ms", std::to_string(c.jobs_offer_interval_ms));
+  put(out, "Jobs one honoured work offer places on the node that offered.", "offer_jobs_max",
+      std::to_string(c.jobs_offer_jobs_max));
   if (c.jobs_work_dir.empty() || c.jobs_work_dir == (fs::path(c.data_dir) / "work").string()) {
     out += "# Where job attempts run (default: <data_dir>/work):\n# work_dir = \"/var/lib/polder/work\"\n";
   } else {

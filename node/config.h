@@ -100,6 +100,13 @@ struct NodeConfig {
   int jobs_replicas = 3;                             // replica set size of new jobs, 1..7 (odd is best)
   int jobs_reservation_ttl_ms = 10'000;              // an unconfirmed reservation expires after this, 100..300000
   int jobs_lease_ms = 6'000;                         // executor lease on a running attempt, 1000..600000
+  // A job no node can start now waits at its driver, which retries its
+  // placement after queued_retry_ms, doubling up to queued_retry_max_ms;
+  // work offers (node/jobs.h) wake it as soon as capacity frees.
+  int jobs_queued_retry_ms = 1'000;                  // 10..600000
+  int jobs_queued_retry_max_ms = 15'000;             // queued_retry_ms..600000
+  int jobs_offer_interval_ms = 1'000;                // work offers per peer at most this often, 0 (off)..60000
+  int jobs_offer_jobs_max = 8;                       // jobs one work offer places, 1..1000
   std::string jobs_work_dir;                         // where attempts run; default: <data_dir>/work
   // Operator labels whose jobs this node executes (the origin's operator,
   // from its signed gossip record); empty = every operator's.

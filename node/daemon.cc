@@ -179,6 +179,7 @@ NodeRecord Daemon::own_record() const {
   if (jobs_) {
     r.accelerators = jobs_->accelerators();
     r.queue_length = jobs_->queue_length();
+    r.expected_wait_ms = jobs_->expected_wait_ms();
   } else {
     for (const auto& gpu : config_.gpus) r.accelerators.push_back({gpu.type, gpu.count, gpu.count});
   }
@@ -395,6 +396,10 @@ std::string Daemon::metrics_text() const {
   sample("polder_jobs_events_total", "event=\"unauthorized_refused\"", static_cast<double>(j.unauthorized));
   sample("polder_jobs_events_total", "event=\"peer_quota_refused\"", static_cast<double>(j.peer_quota_refused));
   sample("polder_jobs_events_total", "event=\"replayed_submit\"", static_cast<double>(j.replayed_submits));
+  metric("polder_jobs_offers_total", "counter", "Work offers (free capacity offered to drivers of waiting jobs).");
+  sample("polder_jobs_offers_total", "direction=\"sent\"", static_cast<double>(j.offers_sent));
+  sample("polder_jobs_offers_total", "direction=\"received\"", static_cast<double>(j.offers_received));
+  sample("polder_jobs_offers_total", "direction=\"ignored\"", static_cast<double>(j.offers_ignored));
   metric("polder_job_record_writes_total", "counter", "Synced batches of job records (one fsync each).");
   sample("polder_job_record_writes_total", "", static_cast<double>(j.record_writes));
   metric("polder_job_records_written_total", "counter", "Job records written in those batches.");

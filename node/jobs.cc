@@ -92,10 +92,22 @@ bool job_view_newer(const JobView& a, const JobView& b) {
   return a.updated_at_us > b.updated_at_us;
 }
 
+// The work-exchange cores (scheduler/work_exchange.h) and what they borrow.
+// The placer only filters (constraints, policy, fit); it never ranks, so it
+// needs no link metrics.
+struct JobManager::WorkOffers {
+  scheduler::NoLinkMetrics links;
+  std::optional<scheduler::CostModel> model;
+  std::optional<scheduler::Placer> placer;
+  std::optional<scheduler::OffloadPolicy> policy;
+  std::optional<scheduler::WorkExchange> exchange;
+};
+
 JobManager::JobManager(JobManagerDeps deps, scheduler::ReservationTable table)
     : d_(std::move(deps)),
       table_(std::move(table)),
-      executor_(d_.config->jobs_work_dir, d_.config->jobs_log_cap_bytes) {
+      executor_(d_.config->jobs_work_dir, d_.config->jobs_log_cap_bytes),
+      offers_(std::make_unique<WorkOffers>()) {
   if (const char* v = std::getenv(kNoRenewAttemptEnv)) fault_no_renew_attempt_ = static_cast<std::uint32_t>(std::atoi(v));
 }
 
@@ -107,6 +119,27 @@ Result<std::unique_ptr<JobManager>> JobManager::create(JobManagerDeps deps, Inst
                                                    static_cast<std::uint64_t>(wall_us));
   if (!table) return Status(table.status().code(), "jobs: " + table.status().message());
   std::unique_ptr<JobManager> m(new JobManager(std::move(deps), std::move(*table)));
+  {
+    WorkOffers& o = *m->offers_;
+    auto model = scheduler::CostModel::create({}, o.links);
+    if (!model) return model.status();
+    o.model.emplace(std::move(*model));
+    o.placer.emplace(scheduler::PlacerConfig{.capacity_mode = scheduler::CapacityMode::kFree,
+                                             .explain_rejections = false},
+                     *o.model);
+    // A peer is busy once it has a waiting job at all: its driver found no
+    // node that can start it, so any capacity that frees should be offered.
+    auto policy = scheduler::OffloadPolicy::create({.busy_wait_s_min = 0}, *o.placer);
+    if (!policy) return policy.status();
+    o.policy.emplace(std::move(*policy));
+    const NodeConfig& c = *m->d_.config;
+    auto exchange = scheduler::WorkExchange::create(
+        {.offer_interval = std::chrono::milliseconds(c.jobs_offer_interval_ms),
+         .jobs_per_offer_max = static_cast<std::size_t>(c.jobs_offer_jobs_max)},
+        *o.policy);
+    if (!exchange) return Status(exchange.status().code(), "jobs: " + exchange.status().message());
+    o.exchange.emplace(std::move(*exchange));
+  }
   POLDER_RETURN_IF_ERROR(m->executor_.set_run_as_user(m->d_.config->jobs_run_as_user));
   POLDER_RETURN_IF_ERROR(m->restore(now, wall_us));
   return m;
@@ -234,8 +267,12 @@ void JobManager::broadcast_update(const Record& r) {
   }
 }
 
-std::uint32_t JobManager::queue_length() const {
-  return static_cast<std::uint32_t>(executor_.running_count() + pending_runs_.size());
+std::uint32_t JobManager::queue_length() const { return waiting_count_; }
+
+std::uint64_t JobManager::expected_wait_ms() const {
+  if (waiting_count_ == 0 || last_now_ < oldest_waiting_since_) return 0;
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(last_now_ - oldest_waiting_since_).count());
 }
 
 bool JobManager::take_capacity_changed() {
@@ -621,6 +658,7 @@ void JobManager::on_peer(const NodeId& from, JobMessage m, Instant now, std::int
         (void)table_.release(res->id);
         pending_runs_.erase(m.reservation);
         capacity_changed_ = true;
+        freed_ = true;
       }
       return;
     case JobMessageKind::kUpdate:
@@ -654,6 +692,7 @@ void JobManager::on_peer(const NodeId& from, JobMessage m, Instant now, std::int
       return;
     case JobMessageKind::kHeartbeat: on_heartbeat(from, m, now, wall_us); return;
     case JobMessageKind::kHeartbeatAck: on_heartbeat_ack(from, m, now, wall_us); return;
+    case JobMessageKind::kWorkOffer: on_work_offer(from, m, now, wall_us); return;
     default:
       spdlog::debug("ignored job message kind {} from {}", static_cast<int>(m.kind), from.short_hex());
   }
@@ -814,6 +853,7 @@ void JobManager::on_fetch_logs(const NodeId& from, const JobMessage& m) {
 
 void JobManager::place(Record& r, Instant now, std::int64_t wall_us) {
   if (r.phase != Record::Phase::kIdle || r.view.state != "queued" || r.cancel_requested) return;
+  r.by_offer = false;
   GossipLinks links(*d_.gossip);
   auto model = scheduler::CostModel::create({}, links);
   if (!model) return;
@@ -826,6 +866,11 @@ void JobManager::place(Record& r, Instant now, std::int64_t wall_us) {
     if (!opened) continue;
     NodeRecord rec = *opened;
     if (m.is_self) rec.accelerators = table_.accelerators();  // exact, not gossip-stale
+    // A record's queue is the jobs its node drives that wait for capacity
+    // anywhere, not a queue at that node: a candidate with the resources
+    // free starts the job now (CapacityMode::kFree).
+    rec.queue_length = 0;
+    rec.expected_wait_ms = 0;
     candidates.push_back({std::move(rec), {}, 0});
   }
   scheduler::PlacementRequest req{r.view.job_id, &r.spec, "", 3, std::nullopt};
@@ -840,7 +885,13 @@ void JobManager::place(Record& r, Instant now, std::int64_t wall_us) {
       r.view.updated_at_us = wall_us;
     }
     r.refused.clear();
-    r.retry_at = now + kRetryWait;
+    // Back off: a work offer, or capacity freed here, places it sooner.
+    const Duration first = std::chrono::milliseconds(d_.config->jobs_queued_retry_ms);
+    const Duration most = std::chrono::milliseconds(d_.config->jobs_queued_retry_max_ms);
+    r.retry_wait = r.retry_wait == Duration::zero() ? first : std::min<Duration>(2 * r.retry_wait, most);
+    r.retry_at = now + r.retry_wait;
+    if (!r.waiting) r.waiting_since = now;
+    r.waiting = true;
     return;
   }
   ++counters_.placements;
@@ -924,7 +975,135 @@ void JobManager::next_attempt(Record& r, const std::string& why, std::int64_t wa
   r.phase = Record::Phase::kIdle;
   r.refused.clear();
   r.retry_at = Instant();
+  r.retry_wait = Duration::zero();
+  r.waiting = false;
+  r.by_offer = false;
   spdlog::warn("job {}: {}; attempt {} will be placed", r.view.job_id.short_hex(), why, r.view.attempt);
+}
+
+// ---- work exchange ---------------------------------------------------------------
+
+bool JobManager::waiting(const Record& r) const {
+  return r.waiting && r.view.state == "queued" && r.phase == Record::Phase::kIdle && !r.cancel_requested;
+}
+
+std::vector<JobManager::Record*> JobManager::waiting_jobs() {
+  std::vector<Record*> out;
+  for (const auto& id : active_) {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end() || !waiting(it->second) || !is_driver(it->second)) continue;
+    out.push_back(&it->second);
+  }
+  // Oldest first; ties by id, so the choice never depends on map order.
+  std::sort(out.begin(), out.end(), [](const Record* a, const Record* b) {
+    if (a->waiting_since != b->waiting_since) return a->waiting_since < b->waiting_since;
+    return a->view.job_id < b->view.job_id;
+  });
+  return out;
+}
+
+scheduler::FreeCapacity JobManager::free_capacity() const {
+  scheduler::FreeCapacity f;
+  f.accelerators = table_.accelerators();
+  f.cpus = table_.free_cpus();
+  f.memory_bytes = table_.free_memory_bytes();
+  return f;
+}
+
+// Places, on node `on` (whose record, with the free capacity, is `record`),
+// the oldest waiting jobs that fit `free`; returns how many reservations it
+// asked for. The node's own reservation table decides; this only asks.
+std::size_t JobManager::place_waiting(const NodeId& on, const NodeRecord& record, const scheduler::FreeCapacity& free,
+                                      Instant now, std::int64_t wall_us) {
+  std::vector<Record*> mine = waiting_jobs();
+  if (mine.empty()) return 0;
+  std::vector<scheduler::WaitingJob> jobs;
+  jobs.reserve(mine.size());
+  for (Record* r : mine) jobs.push_back({r->view.job_id, &r->spec, ""});
+  scheduler::Candidate candidate{record, {}, 0};
+  candidate.record.accelerators = free.accelerators;
+  candidate.record.cpus = free.cpus;
+  candidate.record.memory_bytes = free.memory_bytes;
+  auto picked = offers_->exchange->pick(jobs, candidate, free, *offers_->placer);
+  if (!picked) return 0;
+  for (std::size_t i : *picked) {
+    Record& r = *mine[i];
+    r.refused.erase(on);
+    r.by_offer = on != d_.self;  // counted as an offload once chosen (a refusal re-places and clears it)
+    reserve_at(r, on, now, wall_us);
+  }
+  return picked->size();
+}
+
+// Every scan: capacity freed here goes to this node's own waiting jobs
+// first; what is still free is offered to the peers whose records show
+// waiting jobs (WorkExchange rate-limits per peer).
+void JobManager::exchange_work(Instant now, std::int64_t wall_us) {
+  if (!offers_->exchange->enabled()) return;
+  scheduler::FreeCapacity free = free_capacity();
+  if (!free.any()) {
+    freed_ = false;
+    return;
+  }
+  auto self_member = d_.gossip->member(d_.self);
+  const NodeRecord* self_record = self_member ? opened_record(d_.self, self_member->record) : nullptr;
+  if (freed_ && self_record != nullptr && place_waiting(d_.self, *self_record, free, now, wall_us) > 0) {
+    free = free_capacity();
+  }
+  freed_ = false;
+  if (!free.any() || self_record == nullptr) return;
+  NodeRecord self = *self_record;
+  self.accelerators = free.accelerators;
+  self.cpus = free.cpus;
+  self.memory_bytes = free.memory_bytes;
+  self.queue_length = 0;  // its own waiting jobs that fit were just placed; the others cannot use this capacity
+  std::vector<scheduler::Candidate> peers;
+  for (const auto& m : d_.gossip->members()) {
+    if (m.is_self || m.state != gossip::MemberState::kAlive || !m.record) continue;
+    const NodeRecord* opened = opened_record(m.id, m.record);
+    if (opened == nullptr || opened->queue_length == 0) continue;
+    peers.push_back({*opened, {}, 0});
+  }
+  for (const NodeId& to : offers_->exchange->offers_due(self, peers, now)) {
+    JobMessage offer;
+    offer.kind = JobMessageKind::kWorkOffer;
+    offer.free_accelerators = free.accelerators;
+    offer.free_cpus = free.cpus;
+    offer.free_memory_bytes = free.memory_bytes;
+    ++counters_.offers_sent;
+    spdlog::debug("jobs: offering free capacity to {} (it has waiting jobs)", node_name(to));
+    send(to, std::move(offer));
+  }
+}
+
+// A peer says it has capacity free: place the oldest waiting jobs that fit
+// on it now. What it claims is never believed beyond its gossiped totals,
+// and its own reservation table refuses what it does not have; an offer
+// can only make this node ask sooner.
+void JobManager::on_work_offer(const NodeId& from, const JobMessage& m, Instant now, std::int64_t wall_us) {
+  ++counters_.offers_received;
+  std::optional<gossip::MemberInfo> member;
+  if (from != d_.self) member = d_.gossip->member(from);
+  const NodeRecord* record =
+      member && member->state == gossip::MemberState::kAlive ? opened_record(from, member->record) : nullptr;
+  if (record == nullptr || m.free_accelerators.size() > kWorkOfferAcceleratorsMax ||
+      !offers_->exchange->accept_offer(from, now)) {
+    ++counters_.offers_ignored;
+    return;
+  }
+  scheduler::FreeCapacity free;
+  for (const auto& offered : m.free_accelerators) {
+    auto a = std::find_if(record->accelerators.begin(), record->accelerators.end(),
+                          [&](const Accelerator& x) { return x.type == offered.type; });
+    if (a == record->accelerators.end()) continue;
+    free.accelerators.push_back({a->type, a->total, std::min(offered.free, a->total)});
+  }
+  free.cpus = std::min(m.free_cpus, record->cpus);
+  free.memory_bytes = std::min(m.free_memory_bytes, record->memory_bytes);
+  std::size_t placed = place_waiting(from, *record, free, now, wall_us);
+  if (placed > 0) {
+    spdlog::info("jobs: {} offered free capacity; placing {} waiting job(s) there", node_name(from), placed);
+  }
 }
 
 // ---- chosen values and the executor --------------------------------------------
@@ -941,6 +1120,7 @@ void JobManager::on_chosen(const consensus::ChosenEvent& chosen, Instant now, st
     if (ours && chosen.value.is_run() && (chosen.value.executor != r.candidate || chosen.value.reservation != r.granted)) {
       release_granted(r, now, wall_us);  // another driver's proposal won: free our reservation
     }
+    if (ours && chosen.value.is_run() && r.by_offer && chosen.value.executor == r.candidate) ++counters_.offloads;
     if (ours) {
       r.phase = Record::Phase::kIdle;
       counters_.decision_ms.observe(std::chrono::duration<double, std::milli>(now - r.proposed_at).count());
@@ -1050,7 +1230,13 @@ void JobManager::start_attempt(const InstanceKey& key, const Value& value, Insta
   lease.attempt = attempt;
   lease.requested_at = now;
   lease.gpu_slots = run.gpu_slots;
-  heartbeat({job}, now, wall_us);
+  // The first lease round leaves now, before the "placed" record is on
+  // disk: the grants come back in a later turn, after this turn's write,
+  // and launch() starts the process only once "placed" is durable. If this
+  // node dies before that write, nothing ran here and the replicas' grant
+  // lapses (lease_ms × 4/3) into the next attempt, as for any executor that
+  // stops heartbeating.
+  heartbeat({job}, now, wall_us, /*at_once=*/true);
 }
 
 // The lease holds: record the start durably, then (flush()) start the process.
@@ -1063,9 +1249,30 @@ void JobManager::launch(Record& r, ExecLease& lease, Instant now, std::int64_t w
   r.view.started_at_us = wall_us;
   r.view.updated_at_us = wall_us;
   r.view.message = "running on " + d_.config->name + (lease.gpu_slots.empty() ? "" : " with GPUs " + lease.gpu_slots);
+  // The durable "placed" record (executor: this node) already makes a
+  // restart report the attempt lost and never run it again (restore()),
+  // exactly as the "running" record would. So once "placed" is on disk the
+  // process starts, and the holders hear "running", now rather than after
+  // this turn's write and fsync: one turn less on every job's submit →
+  // running. The "running" record is written by the flush as usual; until
+  // then a restart reports the attempt lost, as it would anyway.
+  const bool placed_durable = dirty_.count(r.view.job_id) == 0 && written_.count(r.view.job_id) == 0;
   persist(r);
-  out_start_.push_back(ExecRequest{r.view.job_id, lease.attempt, r.spec, lease.gpu_slots, r.spec.max_run_time_s});
-  broadcast_update(r);
+  ExecRequest req{r.view.job_id, lease.attempt, r.spec, lease.gpu_slots, r.spec.max_run_time_s};
+  if (!placed_durable) {
+    out_start_.push_back(std::move(req));
+    broadcast_update(r);
+    return;
+  }
+  for (const auto& to : holders(r)) {
+    JobMessage m;
+    m.kind = JobMessageKind::kUpdate;
+    m.job_id = r.view.job_id;
+    m.attempt = r.view.attempt;
+    m.jobs.push_back(r.view);
+    d_.send(to, std::move(m));
+  }
+  start_process(req, Status::ok(), now, wall_us);
 }
 
 void JobManager::start_process(const ExecRequest& req, const Status& written, Instant now, std::int64_t wall_us) {
@@ -1114,6 +1321,7 @@ void JobManager::on_exec_result(const ExecResult& res, std::int64_t wall_us) {
   Record& r = it->second;
   (void)table_.release(scheduler::ReservationId{r.reservation});
   capacity_changed_ = true;
+  freed_ = true;
   if (r.view.attempt != res.attempt) return;
   if (lapsed) {
     report_lost(r, "attempt " + std::to_string(res.attempt) + " on " + d_.config->name +
@@ -1169,6 +1377,7 @@ void JobManager::report_lost(Record& r, const std::string& why, std::int64_t wal
 void JobManager::abandon_unstarted(Record& r, const std::string& why, std::int64_t wall_us) {
   (void)table_.release(scheduler::ReservationId{r.reservation});
   capacity_changed_ = true;
+  freed_ = true;
   report_lost(r, "attempt " + std::to_string(r.view.attempt) + " was not started on " + d_.config->name + ": " + why,
               wall_us);
 }
@@ -1233,7 +1442,7 @@ bool JobManager::may_vote(const InstanceKey& key, Instant now) {
 
 // One heartbeat round for `jobs` (attempts this node runs or is about to):
 // one message per holder, listing the attempts it holds.
-void JobManager::heartbeat(const std::vector<JobId>& jobs, Instant now, std::int64_t wall_us) {
+void JobManager::heartbeat(const std::vector<JobId>& jobs, Instant now, std::int64_t wall_us, bool at_once) {
   std::uint64_t round = next_round_++;
   rounds_[round] = now;
   while (!rounds_.empty() && rounds_.begin()->second + lease_duration() < now) rounds_.erase(rounds_.begin());
@@ -1261,7 +1470,13 @@ void JobManager::heartbeat(const std::vector<JobId>& jobs, Instant now, std::int
       on_heartbeat_ack(d_.self, self_ack, now, wall_us);
     }
   }
-  for (auto& [to, m] : out) send(to, std::move(m));
+  for (auto& [to, m] : out) {
+    if (at_once) {
+      d_.send(to, std::move(m));
+    } else {
+      send(to, std::move(m));
+    }
+  }
 }
 
 void JobManager::on_heartbeat(const NodeId& from, const JobMessage& m, Instant now, std::int64_t wall_us) {
@@ -1422,6 +1637,7 @@ void JobManager::tick(Instant now, std::int64_t wall_us) {
   for (const auto& expired : table_.tick(now)) {
     pending_runs_.erase(expired.id.value);
     capacity_changed_ = true;
+    freed_ = true;
   }
   for (const auto& res : executor_.poll(now)) on_exec_result(res, wall_us);
   check_exec_leases(now, wall_us);
@@ -1436,6 +1652,8 @@ void JobManager::tick(Instant now, std::int64_t wall_us) {
   for (auto it = leases_.begin(); it != leases_.end();) {  // a lapsed lease binds nothing any more
     it = now >= it->second.heard + 2 * lease_duration() ? leases_.erase(it) : std::next(it);
   }
+  std::uint32_t waiting_count = 0;
+  Instant oldest_waiting = now;
   for (auto at = active_.begin(); at != active_.end();) {
     auto found = jobs_.find(*at);
     if (found == jobs_.end() || job_state_is_final(found->second.view.state)) {
@@ -1457,6 +1675,10 @@ void JobManager::tick(Instant now, std::int64_t wall_us) {
       poll_executor(r, now);
       continue;
     }
+    if (waiting(r)) {
+      ++waiting_count;
+      oldest_waiting = std::min(oldest_waiting, r.waiting_since);
+    }
     if (r.view.state == "queued" && r.phase == Record::Phase::kIdle && now >= r.retry_at) {
       if (r.cancel_requested) {
         propose(r, Value::cancel(r.replicas), now);
@@ -1476,6 +1698,10 @@ void JobManager::tick(Instant now, std::int64_t wall_us) {
       poll_executor(r, now);
     }
   }
+  if (waiting_count != waiting_count_) capacity_changed_ = true;  // republish the queue
+  waiting_count_ = waiting_count;
+  oldest_waiting_since_ = oldest_waiting;
+  exchange_work(now, wall_us);
 }
 
 // A holder asks the executor of a placed or running attempt for its view

@@ -40,6 +40,17 @@
 // record in one synced batch (group commit), then sends. A submit is
 // acknowledged, replicated and placed only after its record is on disk.
 //
+// Work exchange (scheduler/work_exchange.h): a job no node can start now
+// waits, queued, at its driver, which retries its placement with a backoff
+// (jobs.queued_retry_ms doubling up to queued_retry_max_ms). The driver's
+// gossiped record counts those jobs (queue_length) and the age of the
+// oldest (expected_wait_ms). A node with capacity free offers it (a
+// kWorkOffer) to such peers, at most once per peer per offer_interval; a
+// driver honours at most one offer per peer per interval and places at once,
+// on the offering node, the oldest waiting jobs that fit the offer (at most
+// offer_jobs_max). Capacity freed at the driver itself wakes its own waiting
+// jobs the same way.
+//
 // Client requests (status, list, logs) are answered from what this node
 // holds plus what the live members answer within a short deadline; the most
 // advanced view of a job (highest attempt, then furthest state) wins.
@@ -63,7 +74,9 @@
 #include "node/job_auth.h"
 #include "node/storage.h"
 #include "protocol/messages.h"
+#include "scheduler/offload.h"
 #include "scheduler/reservations.h"
+#include "scheduler/work_exchange.h"
 
 namespace polder::node {
 
@@ -119,7 +132,10 @@ struct JobCounters {
   std::uint64_t failovers = 0;          // new attempts after a dead or restarted executor
   std::uint64_t retries = 0;            // new attempts after a failure, per retry policy
   std::uint64_t stale_updates_refused = 0;  // fencing: updates of older attempts
-  std::uint64_t offloads = 0;           // queued jobs moved to another node (work exchange)
+  std::uint64_t offloads = 0;           // attempts placed because of a work offer (work exchange)
+  std::uint64_t offers_sent = 0;        // work offers this node sent (it had capacity free)
+  std::uint64_t offers_received = 0;    // work offers peers sent here
+  std::uint64_t offers_ignored = 0;     // received but not honoured (rate limit, unknown sender, offers off)
   std::uint64_t lease_votes_withheld = 0;  // consensus votes dropped: an earlier attempt holds a lease here
   std::uint64_t lease_refusals = 0;     // heartbeats of an executor whose lease this node refused
   std::uint64_t lease_lapses = 0;       // attempts killed here because their lease lapsed
@@ -164,9 +180,12 @@ class JobManager {
   // messages (as if lost); the proposer retries.
   bool may_vote(const consensus::InstanceKey& key, Instant now);
 
-  // What this node gossips about itself: free/total GPUs, queue.
+  // What this node gossips about itself: free/total GPUs, and its queue:
+  // the jobs it drives that wait because no node could start them, and how
+  // long the oldest of them has waited (as of the last scan).
   std::vector<Accelerator> accelerators() const { return table_.accelerators(); }
   std::uint32_t queue_length() const;
+  std::uint64_t expected_wait_ms() const;
   // True once since the last call when capacity changed (republish the record).
   bool take_capacity_changed();
   // Jobs this node holds, by state (for logs and tests).
@@ -198,6 +217,10 @@ class JobManager {
     std::string waiting_reason;
     Instant proposed_at;
     Instant accepted_at;  // origin: when the submit was acknowledged (volatile)
+    Duration retry_wait{};  // the backoff of the next placement try while waiting
+    bool waiting = false;   // the last placement found no node that can start it now
+    Instant waiting_since;
+    bool by_offer = false;  // the reservation under way was asked because of a work offer
   };
   struct PendingRun {  // executor side: a granted reservation awaiting the decision
     JobId job;
@@ -269,7 +292,8 @@ class JobManager {
   void close_lease(const JobId& job, std::uint32_t attempt);
   bool lease_fresh(const Record& r, Instant now) const;
   Duration lease_duration() const;
-  void heartbeat(const std::vector<JobId>& jobs, Instant now, std::int64_t wall_us);
+  // `at_once`: the messages leave now, not after this turn's write (see start_attempt()).
+  void heartbeat(const std::vector<JobId>& jobs, Instant now, std::int64_t wall_us, bool at_once = false);
   void launch(Record& r, ExecLease& lease, Instant now, std::int64_t wall_us);
   void check_exec_leases(Instant now, std::int64_t wall_us);
   void report_lost(Record& r, const std::string& why, std::int64_t wall_us);
@@ -289,6 +313,16 @@ class JobManager {
   void release_at(const NodeId& node, const JobId& job, std::uint64_t reservation, Instant now, std::int64_t wall_us);
   void poll_executor(Record& r, Instant now);
   void next_attempt(Record& r, const std::string& why, std::int64_t wall_us, bool counts_as_failure);
+
+  // Work exchange.
+  struct WorkOffers;
+  bool waiting(const Record& r) const;
+  std::vector<Record*> waiting_jobs();  // this node drives them; oldest first
+  scheduler::FreeCapacity free_capacity() const;
+  void exchange_work(Instant now, std::int64_t wall_us);
+  void on_work_offer(const NodeId& from, const JobMessage& m, Instant now, std::int64_t wall_us);
+  std::size_t place_waiting(const NodeId& on, const NodeRecord& record, const scheduler::FreeCapacity& free,
+                            Instant now, std::int64_t wall_us);
 
   // Executor.
   void start_attempt(const consensus::InstanceKey& key, const consensus::Value& value, Instant now,
@@ -355,6 +389,10 @@ class JobManager {
   std::vector<ExecRequest> out_start_;
   std::uint64_t next_request_id_ = 1;
   bool capacity_changed_ = true;
+  bool freed_ = false;  // capacity was released here since the last work-exchange round
+  std::unique_ptr<WorkOffers> offers_;
+  std::uint32_t waiting_count_ = 0;  // as of the last scan
+  Instant oldest_waiting_since_;
   Instant last_scan_;
   Instant last_now_;
   JobCounters counters_;

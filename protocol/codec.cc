@@ -328,6 +328,16 @@ void build_job_message(wire::JobMessage::Builder b, const JobMessage& m) {
   b.setStateFilter(m.state_filter);
   b.setNodeFilter(m.node_filter);
   b.setTruncated(m.truncated);
+  if (!m.free_accelerators.empty()) {
+    auto free = b.initFreeAccelerators(static_cast<unsigned>(m.free_accelerators.size()));
+    for (unsigned i = 0; i < m.free_accelerators.size(); ++i) {
+      free[i].setType(m.free_accelerators[i].type);
+      free[i].setTotal(m.free_accelerators[i].total);
+      free[i].setFree(m.free_accelerators[i].free);
+    }
+  }
+  b.setFreeCpus(m.free_cpus);
+  b.setFreeMemoryBytes(m.free_memory_bytes);
 }
 
 Result<JobMessage> read_job_message(wire::JobMessage::Reader b) {
@@ -366,6 +376,18 @@ Result<JobMessage> read_job_message(wire::JobMessage::Reader b) {
   m.state_filter = to_string(b.getStateFilter());
   m.node_filter = to_string(b.getNodeFilter());
   m.truncated = b.getTruncated();
+  if (b.getFreeAccelerators().size() > kWorkOfferAcceleratorsMax) {
+    return invalid_argument("job message: " + std::to_string(b.getFreeAccelerators().size()) +
+                            " free accelerator types, at most " + std::to_string(kWorkOfferAcceleratorsMax));
+  }
+  for (auto a : b.getFreeAccelerators()) {
+    if (a.getFree() > a.getTotal()) {
+      return invalid_argument("job message: free accelerator " + to_string(a.getType()) + " has more free than total");
+    }
+    m.free_accelerators.push_back({to_string(a.getType()), a.getTotal(), a.getFree()});
+  }
+  m.free_cpus = b.getFreeCpus();
+  m.free_memory_bytes = b.getFreeMemoryBytes();
   return m;
 }
 

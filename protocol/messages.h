@@ -138,7 +138,12 @@ enum class JobMessageKind : std::uint16_t {
   kHeartbeat = 30,   // executor -> holder: request_id = round, jobs = its attempts the holder holds
   kHeartbeatAck = 31,// holder -> executor: request_id = round, per attempt jobs[i].lease_granted,
                      // or state "refused" (stop it: the job moved on), else an abstention
+  kWorkOffer = 32,   // idle node -> driver with waiting jobs: free_accelerators, free_cpus,
+                     // free_memory_bytes (what the sender has free now); no reply
 };
+
+// At most this many accelerator types in a work offer (the decoder refuses more).
+inline constexpr std::size_t kWorkOfferAcceleratorsMax = 64;
 
 struct JobView {
   JobId job_id;
@@ -236,6 +241,10 @@ struct JobMessage {
   std::string state_filter;
   std::string node_filter;
   bool truncated = false;
+  // kWorkOffer only: what the sender has free (accelerators: free of total, per type).
+  std::vector<Accelerator> free_accelerators;
+  std::uint32_t free_cpus = 0;
+  std::uint64_t free_memory_bytes = 0;
   bool operator==(const JobMessage&) const = default;
 };
 

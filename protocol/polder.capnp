@@ -218,6 +218,10 @@ struct JobMessage {
   stateFilter @16 :Text;
   nodeFilter @17 :Text;
   truncated @18 :Bool;
+  # A work offer (kind 32): what the sending node has free now.
+  freeAccelerators @19 :List(Accelerator);  # free of total, per type; at most 64
+  freeCpus @20 :UInt32;
+  freeMemoryBytes @21 :UInt64;
 }
 
 # A job as one node knows it (`polder status`, `polder list`).

@@ -76,11 +76,11 @@ Result<std::vector<OffloadDecision>> OffloadPolicy::decide(const NodeRecord& sel
 
 bool OffloadPolicy::should_ask_for_work(const NodeRecord& self, std::span<const Candidate> peers) const {
   if (self.queue_length > 0) return false;
-  bool has_free = self.accelerators.empty() && self.cpus > 0;
+  bool has_free = self.cpus > 0;
   for (const auto& a : self.accelerators) has_free |= a.free > 0;
   if (!has_free) return false;
   for (const auto& p : peers) {
-    if (p.record.node_id == self.node_id) continue;
+    if (p.record.node_id == self.node_id || p.record.queue_length == 0) continue;
     if (static_cast<double>(p.record.expected_wait_ms) / 1000.0 >= config_.busy_wait_s_min) return true;
   }
   return false;

@@ -76,8 +76,11 @@ class OffloadPolicy {
   Result<std::vector<OffloadDecision>> decide(const NodeRecord& self, std::span<const QueuedJob> queue,
                                               std::span<const Candidate> peers, Instant now) const;
 
-  // An idle node (free GPUs, empty queue) asks busy peers for work; they
-  // answer by running decide() with the asker as their only peer.
+  // An idle node (free GPUs or CPUs, empty queue) asks busy peers (jobs
+  // queued, expected wait >= busy_wait_s_min) for work; they answer by
+  // running decide() with the asker as their only peer (polderd: by placing
+  // waiting jobs on it, scheduler/work_exchange.h). `self` says what is
+  // free: accelerators' `free`, and `cpus` as CPUs free now.
   bool should_ask_for_work(const NodeRecord& self, std::span<const Candidate> peers) const;
 
   const OffloadConfig& config() const { return config_; }

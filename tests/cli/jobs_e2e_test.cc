@@ -291,6 +291,145 @@ TEST_F(JobsTest, ExecutorWhoseLeaseLapsesStopsBeforeTheNextAttemptStarts) {
   EXPECT_NE(metrics_hint.find("lease of attempt 1 lapsed"), std::string::npos) << metrics_hint;
 }
 
+// Work exchange (issue 6): nodes a and b have one H100 each, both busy with
+// long jobs; c has no GPUs and drives a third GPU job, which waits queued.
+// Its placement backoff is 30 s, so only a work offer can start it sooner.
+// When a's or b's job is cancelled, that node offers its freed GPU to c (c's
+// gossiped record shows a waiting job) and c places the job there at once.
+// With offers off, the job still waits.
+class WorkExchangeTest : public JobsTest {
+ protected:
+  void start_cluster(int offer_interval_ms) {
+    for (int i = 0; i < 3; ++i) dirs_.push_back(init_node(std::string(1, static_cast<char>('a' + i))));
+    for (int i = 0; i < 3; ++i) {
+      http_ports_.push_back(set_http(dirs_[i]));
+      set_fast_gossip(dirs_[i]);
+      std::string t = read_file(dirs_[i] + "/polderd.toml");
+      t = std::regex_replace(t, std::regex("\nqueued_retry_ms = [0-9]+"), "\nqueued_retry_ms = 30000");
+      t = std::regex_replace(t, std::regex("\nqueued_retry_max_ms = [0-9]+"), "\nqueued_retry_max_ms = 30000");
+      t = std::regex_replace(t, std::regex("\noffer_interval_ms = [0-9]+"),
+                             "\noffer_interval_ms = " + std::to_string(offer_interval_ms));
+      std::ofstream(dirs_[i] + "/polderd.toml", std::ios::trunc) << t;
+      if (i < 2) add_gpus(dirs_[i], "H100", 1);
+      for (int j = 0; j < 3; ++j) {
+        if (i != j) add_seed(dirs_[i], dirs_[j]);
+      }
+    }
+    for (int i = 0; i < 3; ++i) launch(i);
+    ASSERT_TRUE(all_reach(this, dirs_, 2, 30s)) << logs();
+    // c submits GPU jobs: it must have a's and b's capacity records first.
+    int gpu_nodes = 0;
+    for (auto end = std::chrono::steady_clock::now() + 10s; gpu_nodes < 2 && std::chrono::steady_clock::now() < end;) {
+      std::string out = polder(dirs_[2], "--json nodes").output;
+      gpu_nodes = 0;
+      for (auto p = out.find("H100"); p != std::string::npos; p = out.find("H100", p + 1)) ++gpu_nodes;
+      if (gpu_nodes < 2) std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_GE(gpu_nodes, 2) << polder(dirs_[2], "nodes").output;
+  }
+  std::string metrics(int node) {
+    httplib::Client http("127.0.0.1", http_ports_[node]);
+    auto res = http.Get("/metrics");
+    return res ? res->body : "";
+  }
+  // Waits until `node` reports `id` in `state`; the status JSON.
+  std::string wait_state(int node, const std::string& id, const std::string& state, std::chrono::milliseconds within) {
+    std::string st;
+    for (auto end = std::chrono::steady_clock::now() + within; std::chrono::steady_clock::now() < end;) {
+      st = polder(dirs_[node], "--json status " + id).output;
+      if (json_field(st, "state") == state) return st;
+      std::this_thread::sleep_for(50ms);
+    }
+    return st;
+  }
+  // Both GPUs busy with long jobs, then a third GPU job submitted at c,
+  // waiting; freed_node_ is where the first long job runs.
+  void fill_and_queue() {
+    for (int i = 0; i < 2; ++i) long_jobs_.push_back(submit(2, "--gpus 1 --max-time 120s -- sleep 100"));
+    for (const auto& id : long_jobs_) {
+      auto st = wait_state(2, id, "running", 15s);
+      ASSERT_EQ(json_field(st, "state"), "running") << st << logs();
+    }
+    waiting_ = submit(2, "--gpus 1 --max-time 60s -- sh -c 'echo ran with GPU $CUDA_VISIBLE_DEVICES; sleep 2'");
+    // c's gossiped record counts the waiting job (what a and b offer on).
+    bool seen = false;
+    for (auto end = std::chrono::steady_clock::now() + 5s; !seen && std::chrono::steady_clock::now() < end;) {
+      std::string out = polder(dirs_[0], "--json nodes").output;
+      auto p = out.find("\"name\":\"c\"");
+      auto start = p == std::string::npos ? p : out.rfind('{', p);
+      seen = start != std::string::npos &&
+             json_field(out.substr(start, out.find('}', p) - start), "queue_length") == "1";
+      if (!seen) std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_TRUE(seen) << polder(dirs_[0], "--json nodes").output;
+    std::this_thread::sleep_for(300ms);
+    auto st = polder(dirs_[2], "--json status " + waiting_).output;
+    ASSERT_EQ(json_field(st, "state"), "queued") << st;
+    freed_node_ = json_field(polder(dirs_[2], "--json status " + long_jobs_[0]).output, "executor_name");
+    ASSERT_TRUE(freed_node_ == "a" || freed_node_ == "b") << freed_node_;
+  }
+  std::vector<std::string> long_jobs_;
+  std::string waiting_;
+  std::string freed_node_;
+};
+
+TEST_F(WorkExchangeTest, FreedGpuIsOfferedAndTheWaitingJobStartsThereWellBeforeItsBackoff) {
+  start_cluster(1000);
+  fill_and_queue();
+  const int freed = freed_node_ == "a" ? 0 : 1;
+  auto cancelled_at = std::chrono::steady_clock::now();
+  ASSERT_EQ(polder(dirs_[2], "cancel " + long_jobs_[0]).exit_code, 0);
+  auto st = wait_state(2, waiting_, "running", 10s);
+  auto waited = std::chrono::steady_clock::now() - cancelled_at;
+  ASSERT_EQ(json_field(st, "state"), "running") << st << logs();
+  EXPECT_LT(waited, 5s) << "the offer, not the 30 s backoff, placed it";
+  std::printf("waiting job running %lld ms after the GPU was freed\n",
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()));
+  EXPECT_EQ(json_field(st, "executor_name"), freed_node_) << st;
+  EXPECT_EQ(json_field(st, "attempt"), "1") << st;
+  // No overcommit: the freed node runs one GPU job, the busy one still its
+  // own (metrics are snapshots of every 0.5 s: read one taken after the start).
+  std::this_thread::sleep_for(700ms);
+  std::string m = metrics(freed);
+  EXPECT_NE(m.find("polder_gpus{type=\"H100\",use=\"used\"} 1"), std::string::npos) << m;
+  EXPECT_EQ(json_field(polder(dirs_[2], "--json status " + long_jobs_[1]).output, "state"), "running");
+  EXPECT_EQ(wait_final(2, waiting_, 20s), "finished");
+  auto logs_out = polder(dirs_[0], "logs " + waiting_);
+  EXPECT_EQ(logs_out.output, "ran with GPU 0\n") << logs_out.output;
+  // The metrics show the exchange: offers sent by the freed node, received
+  // and turned into a placement (event offload) by c.
+  std::smatch n;
+  m = metrics(freed);
+  ASSERT_TRUE(std::regex_search(m, n, std::regex("polder_jobs_offers_total\\{direction=\"sent\"\\} ([0-9]+)"))) << m;
+  EXPECT_GE(std::stoi(n[1]), 1) << m;
+  std::string mc = metrics(2);
+  ASSERT_TRUE(std::regex_search(mc, n, std::regex("polder_jobs_offers_total\\{direction=\"received\"\\} ([0-9]+)")));
+  EXPECT_GE(std::stoi(n[1]), 1) << mc;
+  EXPECT_NE(mc.find("polder_jobs_events_total{event=\"offload\"} 1\n"), std::string::npos) << mc;
+  // Each attempt started once, on one node.
+  int starts = 0;
+  for (const auto& d : dirs_) {
+    std::string log = read_file(d + "/polderd.log");
+    std::string needle = "job " + waiting_.substr(0, 12) + ": attempt 1 started";
+    for (auto p = log.find(needle); p != std::string::npos; p = log.find(needle, p + 1)) ++starts;
+  }
+  EXPECT_EQ(starts, 1) << logs();
+  ASSERT_EQ(polder(dirs_[2], "cancel " + long_jobs_[1]).exit_code, 0);
+}
+
+TEST_F(WorkExchangeTest, WithOffersOffTheWaitingJobWaitsForItsBackoff) {
+  start_cluster(0);
+  fill_and_queue();
+  ASSERT_EQ(polder(dirs_[2], "cancel " + long_jobs_[0]).exit_code, 0);
+  std::this_thread::sleep_for(4s);
+  auto st = polder(dirs_[2], "--json status " + waiting_).output;
+  EXPECT_EQ(json_field(st, "state"), "queued") << st;
+  std::string m = metrics(2);
+  EXPECT_NE(m.find("polder_jobs_offers_total{direction=\"received\"} 0"), std::string::npos) << m;
+  ASSERT_EQ(polder(dirs_[2], "cancel " + long_jobs_[1]).exit_code, 0);
+  ASSERT_EQ(polder(dirs_[2], "cancel " + waiting_).exit_code, 0);
+}
+
 // A replica killed between its durable accept and its reply keeps the
 // accept across the restart, and the job still completes.
 TEST_F(JobsTest, AcceptorKilledBetweenDurableWriteAndReplyKeepsItsAccept) {

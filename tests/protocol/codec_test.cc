@@ -208,6 +208,49 @@ TEST(CodecTest, JobMessageWithABadIdIsRejected) {
   EXPECT_NE(decoded.status().message().find("jobId"), std::string::npos) << decoded.status().message();
 }
 
+TEST(CodecTest, WorkOfferRoundTripsWithItsFreeCapacity) {
+  Codec codec;
+  JobMessage offer;
+  offer.kind = JobMessageKind::kWorkOffer;
+  offer.free_accelerators = {{"A100", 4, 1}, {"H100", 8, 8}};
+  offer.free_cpus = 12;
+  offer.free_memory_bytes = 64ULL << 30;
+  auto decoded = codec.decode(*codec.encode(envelope_with(offer)));
+  ASSERT_TRUE(decoded.is_ok()) << decoded.status().to_string();
+  EXPECT_EQ(std::get<JobMessage>(decoded->payload), offer);
+}
+
+// A malformed offer is refused at the boundary: free above total, or more
+// accelerator types than any node has.
+TEST(CodecTest, WorkOfferWithMoreFreeThanTotalOrTooManyTypesIsRejected) {
+  {
+    capnp::MallocMessageBuilder message;
+    auto b = message.initRoot<wire::JobMessage>();
+    b.setKind(static_cast<std::uint16_t>(JobMessageKind::kWorkOffer));
+    auto free = b.initFreeAccelerators(1);
+    free[0].setType("H100");
+    free[0].setTotal(2);
+    free[0].setFree(3);
+    auto words = capnp::messageToFlatArray(message);
+    auto bytes = words.asBytes();
+    auto decoded = decode_job_message(std::span<const std::uint8_t>(bytes.begin(), bytes.size()));
+    ASSERT_FALSE(decoded.is_ok());
+    EXPECT_EQ(decoded.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(decoded.status().message().find("more free than total"), std::string::npos) << decoded.status().message();
+  }
+  {
+    capnp::MallocMessageBuilder message;
+    auto b = message.initRoot<wire::JobMessage>();
+    b.setKind(static_cast<std::uint16_t>(JobMessageKind::kWorkOffer));
+    b.initFreeAccelerators(static_cast<unsigned>(kWorkOfferAcceleratorsMax + 1));
+    auto words = capnp::messageToFlatArray(message);
+    auto bytes = words.asBytes();
+    auto decoded = decode_job_message(std::span<const std::uint8_t>(bytes.begin(), bytes.size()));
+    ASSERT_FALSE(decoded.is_ok());
+    EXPECT_NE(decoded.status().message().find("at most 64"), std::string::npos) << decoded.status().message();
+  }
+}
+
 TEST(CodecTest, RejectsWrongProtocolVersion) {
   Codec codec;
   Envelope e = envelope_with(Ping{1});
