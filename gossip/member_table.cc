@@ -70,6 +70,10 @@ constexpr std::uint64_t kEmptyEntry = ~std::uint64_t{0};
 }  // namespace
 
 MemberDirectory::MemberDirectory(std::vector<NodeId> ids) : ids_(std::move(ids)) {
+  // In id order, so a table's directory slots are in id-prefix order:
+  // anti-entropy walks them front to back (sequential lines, not 10,000
+  // random misses) and sorted() needs no sort for them.
+  std::sort(ids_.begin(), ids_.end());
   std::size_t size = 16;
   while (size < 2 * ids_.size()) size *= 2;
   index_.assign(size, kEmptyEntry);
@@ -99,6 +103,12 @@ void MemberTable::use_directory(std::shared_ptr<const MemberDirectory> directory
   assert(size_ == 0 && members_.empty() && !directory_ && directory);
   directory_ = std::move(directory);
   directory_slots_ = directory_->size();
+  // Room for a few members beyond the directory, so the reserve() that
+  // follows (the expected count, usually the directory plus one) does not
+  // copy 10,000 members at once and touch twice the pages.
+  constexpr std::size_t kSlack = 64;
+  members_.reserve(directory_slots_ + kSlack);
+  cold_.reserve(directory_slots_ + kSlack);
   members_.resize(directory_slots_);  // not in use until inserted
   cold_.resize(directory_slots_);
 }
@@ -207,10 +217,17 @@ const std::vector<std::pair<std::uint64_t, std::uint32_t>>& MemberTable::sorted(
   if (!sorted_valid_) {
     sorted_.clear();
     sorted_.reserve(size_);
+    // Directory slots are already in id order (MemberDirectory), and an id
+    // order is a (prefix, slot) order there: only the other slots are sorted,
+    // then the two runs are merged.
     for (std::uint32_t slot = 0; slot < members_.size(); ++slot) {
       if (members_[slot].in_use) sorted_.emplace_back(id_prefix(members_[slot].id), slot);
     }
-    std::sort(sorted_.begin(), sorted_.end());
+    const auto others = std::partition_point(sorted_.begin(), sorted_.end(),
+                                             [&](const auto& entry) { return entry.second < directory_slots_; });
+    assert(std::is_sorted(sorted_.begin(), others));
+    std::sort(others, sorted_.end());
+    std::inplace_merge(sorted_.begin(), others, sorted_.end());
     sorted_valid_ = true;
   }
   return sorted_;

@@ -40,7 +40,13 @@ TEST(MemberTable, WithADirectoryMatchesAReferenceMapForDirectoryAndOtherIds) {
   std::vector<NodeId> ids;
   for (std::uint32_t i = 0; i < 300; ++i) ids.push_back(sim::sim_node_id(i));
   auto directory = std::make_shared<const MemberDirectory>(ids);
-  for (std::uint32_t i = 0; i < 300; ++i) ASSERT_EQ(directory->find(ids[i]), i);
+  for (std::uint32_t i = 0; i < 300; ++i) {
+    ASSERT_LT(directory->find(ids[i]), 300U);
+    ASSERT_EQ(directory->id(directory->find(ids[i])), ids[i]);
+    if (i > 0) {
+      ASSERT_LT(directory->id(i - 1), directory->id(i)) << "positions are in id order";
+    }
+  }
   EXPECT_EQ(directory->find(sim::sim_node_id(300)), MemberDirectory::kNone);
   MemberTable table;
   table.use_directory(directory);
@@ -56,7 +62,7 @@ TEST(MemberTable, WithADirectoryMatchesAReferenceMapForDirectoryAndOtherIds) {
       ASSERT_EQ(table.find(id), MemberTable::kNone);
       const std::uint32_t slot = table.insert(id);
       if (node < 300) {
-        ASSERT_EQ(slot, node) << "a directory member lives in its directory slot";
+        ASSERT_EQ(slot, directory->find(id)) << "a directory member lives in its directory slot";
       } else {
         ASSERT_GE(slot, 300U) << "other ids never take a directory slot";
       }
