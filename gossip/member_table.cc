@@ -70,10 +70,6 @@ constexpr std::uint64_t kEmptyEntry = ~std::uint64_t{0};
 }  // namespace
 
 MemberDirectory::MemberDirectory(std::vector<NodeId> ids) : ids_(std::move(ids)) {
-  // In id order, so a table's directory slots are in id-prefix order:
-  // anti-entropy walks them front to back (sequential lines, not 10,000
-  // random misses) and sorted() needs no sort for them.
-  std::sort(ids_.begin(), ids_.end());
   std::size_t size = 16;
   while (size < 2 * ids_.size()) size *= 2;
   index_.assign(size, kEmptyEntry);
@@ -217,17 +213,10 @@ const std::vector<std::pair<std::uint64_t, std::uint32_t>>& MemberTable::sorted(
   if (!sorted_valid_) {
     sorted_.clear();
     sorted_.reserve(size_);
-    // Directory slots are already in id order (MemberDirectory), and an id
-    // order is a (prefix, slot) order there: only the other slots are sorted,
-    // then the two runs are merged.
     for (std::uint32_t slot = 0; slot < members_.size(); ++slot) {
       if (members_[slot].in_use) sorted_.emplace_back(id_prefix(members_[slot].id), slot);
     }
-    const auto others = std::partition_point(sorted_.begin(), sorted_.end(),
-                                             [&](const auto& entry) { return entry.second < directory_slots_; });
-    assert(std::is_sorted(sorted_.begin(), others));
-    std::sort(others, sorted_.end());
-    std::inplace_merge(sorted_.begin(), others, sorted_.end());
+    std::sort(sorted_.begin(), sorted_.end());
     sorted_valid_ = true;
   }
   return sorted_;
