@@ -107,6 +107,18 @@ bool BroadcastQueue::push(Update update, std::uint32_t transmits_already) {
 
 std::size_t BroadcastQueue::select(std::size_t budget_bytes, std::uint32_t limit, const NodeId* skip,
                                    std::vector<Update>& out) {
+  return select_impl(budget_bytes, limit, skip, 1, out, nullptr);
+}
+
+std::size_t BroadcastQueue::select_copies(std::size_t budget_bytes, std::uint32_t limit, std::uint32_t copies,
+                                          std::vector<Update>& out, std::vector<std::uint32_t>& sends) {
+  return select_impl(budget_bytes, limit, nullptr, copies, out, &sends);
+}
+
+std::size_t BroadcastQueue::select_impl(std::size_t budget_bytes, std::uint32_t limit, const NodeId* skip,
+                                        std::uint32_t copies, std::vector<Update>& out,
+                                        std::vector<std::uint32_t>* sends) {
+  assert(copies >= 1);
   constexpr std::size_t kSmallestUpdateBytes = 72;
   std::vector<std::map<Key, Item>::iterator> taken;
   std::size_t used = 0;
@@ -125,16 +137,18 @@ std::size_t BroadcastQueue::select(std::size_t budget_bytes, std::uint32_t limit
     taken.push_back(it);
   }
   for (auto it : taken) {  // count the transmission: re-key, or retire at the limit
-    Key key = it->first;
-    Item item = std::move(it->second);
-    queue_.erase(it);
-    ++key.transmits;
-    if (key.transmits >= limit) {
-      by_node_.erase(item.update.node);
+    // extract() re-keys the node in place: no free and malloc per update sent.
+    auto node = queue_.extract(it);
+    const std::uint32_t left = limit > node.key().transmits ? limit - node.key().transmits : 1;
+    const std::uint32_t sent = std::min(copies, left);
+    if (sends != nullptr) sends->push_back(sent);
+    node.key().transmits += sent;
+    if (node.key().transmits >= limit) {
+      by_node_.erase(node.mapped().update.node);
       continue;
     }
-    by_node_.put(item.update.node, key);
-    queue_.emplace(key, std::move(item));
+    by_node_.put(node.mapped().update.node, node.key());
+    queue_.insert(std::move(node));
   }
   return taken.size();
 }

@@ -35,6 +35,12 @@ class BroadcastQueue {
   // any about `skip` (the packet's receiver already knows about itself
   // best); each selected update counts one transmission out of `limit`.
   std::size_t select(std::size_t budget_bytes, std::uint32_t limit, const NodeId* skip, std::vector<Update>& out);
+  // As select() for one packet sent to `copies` members (a gossip round):
+  // each update selected counts min(copies, transmissions left) and
+  // `sends` (parallel to the appended updates) says to how many of the
+  // members it goes, the first ones. Skips no member's own update.
+  std::size_t select_copies(std::size_t budget_bytes, std::uint32_t limit, std::uint32_t copies,
+                            std::vector<Update>& out, std::vector<std::uint32_t>& sends);
 
   bool empty() const { return queue_.empty(); }
   std::size_t size() const { return queue_.size(); }
@@ -77,6 +83,9 @@ class BroadcastQueue {
     Update update;
     std::size_t size_bytes;
   };
+
+  std::size_t select_impl(std::size_t budget_bytes, std::uint32_t limit, const NodeId* skip, std::uint32_t copies,
+                          std::vector<Update>& out, std::vector<std::uint32_t>* sends);
 
   std::size_t capacity_;
   std::uint64_t inserted_ = 0;

@@ -84,14 +84,17 @@ void GossipCore::on_digest(const NodeId& from, const Digest& digest) {
   while (ours != end || their != theirs.end()) {
     const bool take_ours = their == theirs.end() || (ours != end && ours->first < their->first);
     const bool take_theirs = ours == end || (their != theirs.end() && their->first < ours->first);
-    if (take_ours || (!take_theirs && version_of(table_.at(ours->second)) != their->second)) {
+    // Same prefix on both sides: one version computed (it reads the member
+    // and its record, cold lines at 10,000 members).
+    const bool differ = !take_ours && !take_theirs && version_of(table_.at(ours->second)) != their->second;
+    if (take_ours || differ) {
       if (!offer(ours->second)) {
         body.truncated = true;
         body.resume = ours->first;
         break;
       }
     }
-    if (take_theirs || (!take_ours && version_of(table_.at(ours->second)) != their->second)) {
+    if (take_theirs || differ) {
       body.wants.push_back(their->first);
     }
     if (!take_theirs) ++ours;

@@ -70,6 +70,7 @@ GossipCore::GossipCore(ConstructionTag, const NodeId& self, GossipOptions option
       awareness_(options_.config.awareness_max),
       broadcasts_(options_.config.broadcasts_max) {
   const std::size_t shared_count = options_.shared_initial_members ? options_.shared_initial_members->size() : 0;
+  if (options_.directory) table_.use_directory(std::move(options_.directory));
   table_.reserve(std::max(options_.expected_members, options_.initial_members.size() + shared_count + 1));
   self_slot_ = table_.insert(self_);
   Member& me = table_.at(self_slot_);
@@ -290,12 +291,17 @@ void GossipCore::send(const NodeId& to, Message message) {
     ++counters_.broadcasts_dropped;  // over message_bytes_max: budgets should prevent it
     return;
   }
+  send_encoded(to, message, std::move(*bytes));
+}
+
+void GossipCore::send_encoded(const NodeId& to, const Message& message, Bytes bytes) {
+  assert(to != self_ && "a core never messages itself");
   ++counters_.messages_sent;
-  counters_.bytes_sent += bytes->size();
+  counters_.bytes_sent += bytes.size();
   ++counters_.messages_sent_by_body[message.body.index()];
-  counters_.bytes_sent_by_body[message.body.index()] += bytes->size();
+  counters_.bytes_sent_by_body[message.body.index()] += bytes.size();
   for (const Update& u : message.updates) ++counters_.updates_sent_by_kind[static_cast<std::size_t>(u.kind)];
-  out_.send.push_back(OutMessage{to, std::move(*bytes)});
+  out_.send.push_back(OutMessage{to, std::move(bytes)});
 }
 
 void GossipCore::emit(const char* kind, const Member& m) {

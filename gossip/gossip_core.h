@@ -110,6 +110,10 @@ struct GossipOptions {
   // snapshot (the simulator's 10,000 cores: one list, not 10,000 copies);
   // may hold this node itself, which is skipped. Null: none.
   std::shared_ptr<const InitialMembers> shared_initial_members;
+  // Ids whose slots the member table lays out by this shared directory
+  // (MemberDirectory): cores started from one snapshot share one index
+  // instead of each holding its own. Null: the table indexes every id.
+  std::shared_ptr<const MemberDirectory> directory;
   Bytes own_record;  // this node's signed record; may be empty
   std::size_t expected_members = 0;  // reserve hint
 };
@@ -212,6 +216,7 @@ class GossipCore : public Core {
   // gossip_core.cc: plumbing
   Effects finish(Instant now);
   void send(const NodeId& to, Message message);
+  void send_encoded(const NodeId& to, const Message& message, Bytes bytes);  // `bytes` encode `message`
   void emit(const char* kind, const Member& m);
   std::size_t n() const { return std::max<std::size_t>(table_.size(), 1); }
   void persist_incarnation();

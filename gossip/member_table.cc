@@ -65,15 +65,62 @@ bool same_id(const NodeId& a, const NodeId& b) {
   return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])) == 0;
 }
 
+constexpr std::uint64_t kEmptyEntry = ~std::uint64_t{0};
+
 }  // namespace
 
+MemberDirectory::MemberDirectory(std::vector<NodeId> ids) : ids_(std::move(ids)) {
+  std::size_t size = 16;
+  while (size < 2 * ids_.size()) size *= 2;
+  index_.assign(size, kEmptyEntry);
+  const std::size_t mask = size - 1;
+  for (std::uint32_t position = 0; position < ids_.size(); ++position) {
+    assert(find(ids_[position]) == kNone && "directory ids are distinct");
+    const std::uint64_t h = MemberTable::hash(ids_[position]);
+    std::size_t i = h & mask;
+    while (index_[i] != kEmptyEntry) i = (i + 1) & mask;  // bounded: load <= 1/2
+    index_[i] = (std::uint64_t{MemberTable::tag_of(h)} << 32) | position;
+  }
+}
+
+std::uint32_t MemberDirectory::find(const NodeId& id) const {
+  const std::size_t mask = index_.size() - 1;
+  const std::uint64_t h = MemberTable::hash(id);
+  const std::uint32_t tag = MemberTable::tag_of(h);
+  for (std::size_t i = h & mask;; i = (i + 1) & mask) {  // bounded: load <= 1/2
+    const std::uint64_t entry = index_[i];
+    if (entry == kEmptyEntry) return kNone;
+    const auto position = static_cast<std::uint32_t>(entry);
+    if (static_cast<std::uint32_t>(entry >> 32) == tag && same_id(ids_[position], id)) return position;
+  }
+}
+
+void MemberTable::use_directory(std::shared_ptr<const MemberDirectory> directory) {
+  assert(size_ == 0 && members_.empty() && !directory_ && directory);
+  directory_ = std::move(directory);
+  directory_slots_ = directory_->size();
+  // Room for a few members beyond the directory, so the reserve() that
+  // follows (the expected count, usually the directory plus one) does not
+  // copy 10,000 members at once and touch twice the pages.
+  constexpr std::size_t kSlack = 64;
+  members_.reserve(directory_slots_ + kSlack);
+  cold_.reserve(directory_slots_ + kSlack);
+  members_.resize(directory_slots_);  // not in use until inserted
+  cold_.resize(directory_slots_);
+}
+
 void MemberTable::reserve(std::size_t members) {
-  members_.reserve(members);
-  cold_.reserve(members);
-  while (3 * members > 2 * index_.size()) grow_index();
+  members_.reserve(std::max<std::size_t>(members, directory_slots_));
+  cold_.reserve(std::max<std::size_t>(members, directory_slots_));
+  const std::size_t indexed = members > directory_slots_ ? members - directory_slots_ : 0;
+  while (3 * indexed > 2 * index_.size()) grow_index();
 }
 
 std::uint32_t MemberTable::find(const NodeId& id) const {
+  if (directory_) {
+    const std::uint32_t position = directory_->find(id);
+    if (position != MemberDirectory::kNone) return members_[position].in_use ? position : kNone;
+  }
   if (index_.empty()) return kNone;
   const std::size_t mask = index_.size() - 1;
   const std::uint64_t h = hash(id);
@@ -105,22 +152,28 @@ void MemberTable::grow_index() {
 
 std::uint32_t MemberTable::insert(const NodeId& id) {
   assert(find(id) == kNone && "member inserted twice");
-  if (4 * (size_ + 1) > 3 * index_.size()) grow_index();
-  std::uint32_t slot;
-  if (!free_.empty()) {
-    slot = free_.back();
-    free_.pop_back();
-  } else {
-    slot = static_cast<std::uint32_t>(members_.size());
-    members_.emplace_back();
-    cold_.emplace_back();
+  const std::uint32_t position = directory_ ? directory_->find(id) : MemberDirectory::kNone;
+  std::uint32_t slot = position;
+  if (position == MemberDirectory::kNone) {
+    if (4 * (index_size_ + 1) > 3 * index_.size()) grow_index();
+    if (!free_.empty()) {
+      slot = free_.back();
+      free_.pop_back();
+    } else {
+      slot = static_cast<std::uint32_t>(members_.size());
+      members_.emplace_back();
+      cold_.emplace_back();
+    }
   }
   Member& m = members_[slot];
   m = Member{};
   cold_[slot] = Cold{};
   m.id = id;
   m.in_use = true;
-  index_insert(slot);
+  if (position == MemberDirectory::kNone) {
+    index_insert(slot);
+    ++index_size_;
+  }
   ++size_;
   sorted_valid_ = false;
   return slot;
@@ -128,6 +181,13 @@ std::uint32_t MemberTable::insert(const NodeId& id) {
 
 void MemberTable::erase(std::uint32_t slot) {
   assert(in_use(slot));
+  if (slot < directory_slots_) {  // a directory member's slot stays reserved for it
+    members_[slot] = Member{};
+    cold_[slot] = Cold{};
+    --size_;
+    sorted_valid_ = false;
+    return;
+  }
   const std::size_t mask = index_.size() - 1;
   std::size_t i = hash(members_[slot].id) & mask;
   while (slot_of(index_[i]) != slot || index_[i] == kEmpty) i = (i + 1) & mask;
@@ -144,6 +204,7 @@ void MemberTable::erase(std::uint32_t slot) {
   members_[slot] = Member{};
   cold_[slot] = Cold{};
   free_.push_back(slot);
+  --index_size_;
   --size_;
   sorted_valid_ = false;
 }

@@ -82,6 +82,18 @@ class EventQueue {
     return current_.front().time_us;
   }
 
+  // The earliest event, left in place. Precondition: !empty().
+  const Event& peek() const {
+    assert(size_ > 0);
+    if (current_.empty()) refill();
+    return current_.front();
+  }
+  // Up to two events that come soon after peek()'s (the heap's second
+  // level): the simulator prefetches their nodes. Null when there is none.
+  const Event* soon(std::size_t which) const {
+    return which < 2 && which + 1 < current_.size() ? &current_[which + 1] : nullptr;
+  }
+
   // Removes and returns the earliest event, advancing the clock to its time.
   Event pop();
 

@@ -114,6 +114,7 @@ class Campaign {
     members->reserve(options.nodes);
     for (std::uint32_t i = 0; i < options.nodes; ++i) members->emplace_back(ids_[i], initial_records_[i]);
     initial_members_ = std::move(members);
+    directory_ = std::make_shared<const gossip::MemberDirectory>(ids_);
   }
 
   GossipCampaignResult run();
@@ -135,6 +136,7 @@ class Campaign {
   std::vector<NodeId> ids_;
   std::vector<std::shared_ptr<const gossip::VerifiedRecord>> initial_records_;
   std::shared_ptr<const gossip::GossipOptions::InitialMembers> initial_members_;  // every node, self included
+  std::shared_ptr<const gossip::MemberDirectory> directory_;  // the same ids: one member index for all cores
   std::vector<std::uint64_t> sequence_;        // newest published record sequence per node
   std::vector<Victim> victims_;
   std::map<std::uint32_t, std::size_t> victim_of_;  // node -> index in victims_
@@ -156,6 +158,7 @@ std::unique_ptr<Core> Campaign::make_core(const NodeId& self, const DurableRecor
   // A formed federation: every node starts knowing the others (as from a
   // persisted member table) and their first records; one list for all.
   o.shared_initial_members = initial_members_;
+  o.directory = directory_;
   const bool restarted = !durable.empty();
   o.own_record = make_fake_record(self, 0, restarted ? ++sequence_[index] : sequence_[index]);
   for (std::uint32_t k = 1; k <= 3; ++k) o.config.seeds.push_back(ids_[(index + k * 7919) % options_.nodes]);

@@ -41,6 +41,13 @@ class PayloadSlab {
     return slots_[id].hash;
   }
 
+  // A hint: the slot and the first bytes of `id` will be read soon.
+  void prefetch(std::uint32_t id) const {
+    if (id >= slots_.size()) return;
+    __builtin_prefetch(&slots_[id]);
+    if (!slots_[id].bytes.empty()) __builtin_prefetch(slots_[id].bytes.data());
+  }
+
   // Drops one reference; the slot is freed with the last one.
   void release(std::uint32_t id);
 

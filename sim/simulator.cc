@@ -60,6 +60,7 @@ Status Simulator::add_node(const NodeId& id) {
   const auto index = static_cast<std::uint32_t>(nodes_.size());
   NodeState& node = nodes_.emplace_back();
   node.id = id;
+  node_ids_.push_back(id);
   node.disk.set_options(options_.disk);
   node.seed_base = rng_.next();  // per-node seeds come from the run's one Rng
   insert_index(id, index);
@@ -239,10 +240,32 @@ Status Simulator::run_until(Instant deadline) {
                                 " events at virtual time " + std::to_string(instant_us) + " us (seed " +
                                 std::to_string(options_.seed) + ")");
     }
+    prefetch_next();
     process(event);
   }
   queue_.advance_to(deadline_us);
   return Status::ok();
+}
+
+// While one event runs (microseconds at 10,000 nodes, most of it cache
+// misses), the lines the next ones start with are fetched: the next
+// event's node and payload, and the nodes of the two after it. A hint only:
+// nothing read here decides anything.
+void Simulator::prefetch_next() const {
+  if (queue_.empty()) return;
+  const Event& next = queue_.peek();
+  if (next.node < nodes_.size()) {
+    const NodeState& node = nodes_[next.node];
+    __builtin_prefetch(&node);
+    if (next.kind == EventKind::kDeliver) {
+      slab_.prefetch(next.payload);
+      if (next.from < node_ids_.size()) __builtin_prefetch(&node_ids_[next.from]);
+    }
+  }
+  for (std::size_t i = 0; i < 2; ++i) {
+    const Event* soon = queue_.soon(i);
+    if (soon != nullptr && soon->node < nodes_.size()) __builtin_prefetch(&nodes_[soon->node]);
+  }
 }
 
 // Returns false for a stale event (a superseded tick, a disk write or tick
@@ -303,7 +326,7 @@ bool Simulator::process_deliver(const Event& event, ProcessedEvent& seen) {
     return true;
   }
   ++counters_.messages_delivered;
-  Effects effects = node.core->receive(nodes_[event.from].id, slab_.view(event.payload), seen.time);
+  Effects effects = node.core->receive(node_ids_[event.from], slab_.view(event.payload), seen.time);
   slab_.release(event.payload);
   apply(event.node, std::move(effects));
   return true;

@@ -162,18 +162,21 @@ class Simulator {
  private:
   static constexpr std::int64_t kNoWake = std::numeric_limits<std::int64_t>::max();
 
-  struct NodeState {
+  // What every event reads comes first, in one cache line: at 10,000 nodes
+  // each event lands on a cold node.
+  struct alignas(64) NodeState {
     NodeId id;
     std::unique_ptr<Core> core;
-    SimDisk disk;
-    std::uint64_t seed_base = 0;
+    std::int64_t wake_us = kNoWake;
     std::uint32_t incarnation = 0;  // bumped by each crash: stale events carry an old one
     std::uint32_t tick_token = 0;   // only the newest scheduled tick is live
-    std::int64_t wake_us = kNoWake;
     bool up = false;
+    std::uint64_t seed_base = 0;
+    SimDisk disk;
   };
 
   bool process(const Event& event);
+  void prefetch_next() const;
   bool process_tick(const Event& event);
   bool process_deliver(const Event& event, ProcessedEvent& seen);
   bool process_disk_done(const Event& event);
@@ -196,6 +199,7 @@ class Simulator {
   PayloadSlab slab_;
   Network network_;
   std::vector<NodeState> nodes_;  // index = order of add_node
+  std::vector<NodeId> node_ids_;  // nodes_[i].id, dense: a delivery reads its sender's id from here
   // NodeId -> index, open addressing with the key stored inline: one cache
   // line per lookup (a node-based map cost two misses on every message sent,
   // a tenth of a 10,000-node run). Looked up, never iterated (habit 16).

@@ -27,6 +27,32 @@ TEST(BroadcastQueue, RetiresAnUpdateAfterItsTransmitLimit) {
   EXPECT_EQ(q.select(1000, 3, nullptr, out), 0U);
 }
 
+TEST(BroadcastQueue, SelectCopiesCountsOneSendPerTargetUpToTheLimit) {
+  BroadcastQueue q(16);
+  q.push(alive(1, 0));                     // 7 sends left
+  q.push(alive(2, 0), /*transmits_already=*/5);  // 2 sends left
+  std::vector<Update> out;
+  std::vector<std::uint32_t> sends;
+  ASSERT_EQ(q.select_copies(1000, 7, 3, out, sends), 2U);
+  ASSERT_EQ(out.size(), 2U);
+  ASSERT_EQ(sends.size(), 2U);
+  std::map<std::uint64_t, std::uint32_t> sends_of;  // id prefix -> sends
+  for (std::size_t i = 0; i < out.size(); ++i) sends_of[id_prefix(out[i].node)] = sends[i];
+  EXPECT_EQ(sends_of[id_prefix(sim::sim_node_id(1))], 3U);  // all three targets
+  EXPECT_EQ(sends_of[id_prefix(sim::sim_node_id(2))], 2U);  // its last two sends: the first two targets
+  EXPECT_EQ(q.size(), 1U) << "node 2's update reached its limit";
+  // Node 1's update has 4 left: three now, its last one next round.
+  out.clear();
+  sends.clear();
+  ASSERT_EQ(q.select_copies(1000, 7, 3, out, sends), 1U);
+  EXPECT_EQ(sends[0], 3U);
+  out.clear();
+  sends.clear();
+  ASSERT_EQ(q.select_copies(1000, 7, 3, out, sends), 1U);
+  EXPECT_EQ(sends[0], 1U);
+  EXPECT_TRUE(q.empty());
+}
+
 TEST(BroadcastQueue, NewerUpdateAboutAMemberReplacesTheQueuedOne) {
   BroadcastQueue q(16);
   q.push(alive(1, 0));

@@ -429,6 +429,39 @@ TEST(GossipCore, SharedInitialMembersMaySkipSelfAndAddToTheOwnList) {
   EXPECT_TRUE(check_invariants(**core).is_ok());
 }
 
+TEST(GossipCore, WithADirectoryKeepsDirectoryMembersAndNewcomersAlike) {
+  std::vector<NodeId> ids;
+  for (std::uint32_t i = 0; i < 4; ++i) ids.push_back(sim::sim_node_id(i));
+  GossipOptions o;
+  o.config = testing::test_config();
+  o.verifier = std::make_shared<sim::FakeRecordVerifier>();
+  auto shared = std::make_shared<GossipOptions::InitialMembers>();
+  for (const NodeId& id : ids) shared->emplace_back(id, nullptr);
+  o.shared_initial_members = shared;
+  o.directory = std::make_shared<const MemberDirectory>(ids);
+  auto created = GossipCore::create(ids[2], std::move(o), {}, 1);
+  ASSERT_TRUE(created.is_ok());
+  GossipCore& core = **created;
+  EXPECT_EQ(core.self_slot(), MemberDirectory(ids).find(ids[2]));  // its place in the directory
+  EXPECT_EQ(core.member_count(), 4U);
+  // A member the directory does not know joins like any other.
+  const NodeId newcomer = sim::sim_node_id(9);
+  Update alive;
+  alive.kind = UpdateKind::kAlive;
+  alive.node = newcomer;
+  alive.incarnation = 3;
+  (void)core.receive(ids[1], encode(Message{GossipOnly{}, {alive}}), instant_from_us(1000));
+  ASSERT_TRUE(core.member(newcomer).has_value());
+  EXPECT_EQ(core.member(newcomer)->incarnation, 3U);
+  EXPECT_GE(core.table().find(newcomer), 4U);
+  EXPECT_EQ(core.member_count(), 5U);
+  EXPECT_EQ(core.alive_count(), 5U);
+  EXPECT_TRUE(check_invariants(core).is_ok());
+  const auto members = core.members();
+  ASSERT_EQ(members.size(), 5U);
+  for (std::size_t i = 1; i < members.size(); ++i) EXPECT_LT(members[i - 1].id, members[i].id);
+}
+
 TEST(GossipCore, ProbesTwiceAsOftenUntilVivaldiHasItsFirstSamples) {
   GossipConfig slow = testing::test_config();
   slow.vivaldi.fast_start_samples = 0;
