@@ -256,15 +256,21 @@ bool JobManager::is_driver(const Record& r) const {
   return false;
 }
 
+namespace {
+
+JobMessage update_message(const JobView& view) {
+  JobMessage m;
+  m.kind = JobMessageKind::kUpdate;
+  m.job_id = view.job_id;
+  m.attempt = view.attempt;
+  m.jobs.push_back(view);
+  return m;
+}
+
+}  // namespace
+
 void JobManager::broadcast_update(const Record& r) {
-  for (const auto& to : holders(r)) {
-    JobMessage m;
-    m.kind = JobMessageKind::kUpdate;
-    m.job_id = r.view.job_id;
-    m.attempt = r.view.attempt;
-    m.jobs.push_back(r.view);
-    send(to, std::move(m));
-  }
+  for (const auto& to : holders(r)) send(to, update_message(r.view));
 }
 
 std::uint32_t JobManager::queue_length() const { return waiting_count_; }
@@ -1264,14 +1270,7 @@ void JobManager::launch(Record& r, ExecLease& lease, Instant now, std::int64_t w
     broadcast_update(r);
     return;
   }
-  for (const auto& to : holders(r)) {
-    JobMessage m;
-    m.kind = JobMessageKind::kUpdate;
-    m.job_id = r.view.job_id;
-    m.attempt = r.view.attempt;
-    m.jobs.push_back(r.view);
-    d_.send(to, std::move(m));
-  }
+  for (const auto& to : holders(r)) d_.send(to, update_message(r.view));
   start_process(req, Status::ok(), now, wall_us);
 }
 
