@@ -151,11 +151,7 @@ Status CoreHost::inline_flush(std::int64_t wall_us) {
     std::lock_guard lock(mutex_);
     if (!write_status_.is_ok()) return write_failed(write_status_);
   }
-  std::vector<OutMessage> out;
-  std::vector<CoreEvent> events;
-  out.swap(outbox_);
-  events.swap(events_);
-  send_and_raise(out, events, wrote, wall_us);
+  send_outbox(wrote, wall_us);
   return Status::ok();
 }
 
@@ -175,11 +171,7 @@ Status CoreHost::sync_flush(std::int64_t wall_us) {
   POLDER_RETURN_IF_ERROR(persist());  // a no-op when the daemon already called it this turn
   const bool wrote = persisted_unsent_;
   persisted_unsent_ = false;
-  std::vector<OutMessage> out;
-  std::vector<CoreEvent> events;
-  out.swap(outbox_);
-  events.swap(events_);
-  send_and_raise(out, events, wrote, wall_us);
+  send_outbox(wrote, wall_us);
   return Status::ok();
 }
 
@@ -300,6 +292,16 @@ void CoreHost::committer_main() {
     (void)!::write(completion_fd_, &one, sizeof one);
     if (!s.is_ok()) return;  // fail-stop: nothing after a failed write may become durable-looking
   }
+}
+
+// Sends and raises what the cores queued since the last flush, leaving the
+// queues empty.
+void CoreHost::send_outbox(bool after_write, std::int64_t wall_us) {
+  std::vector<OutMessage> out;
+  std::vector<CoreEvent> events;
+  out.swap(outbox_);
+  events.swap(events_);
+  send_and_raise(out, events, after_write, wall_us);
 }
 
 void CoreHost::send_and_raise(std::vector<OutMessage>& out, std::vector<CoreEvent>& events, bool after_write,

@@ -152,6 +152,7 @@ class CoreHost {
 
   void queue(Effects effects);
   void seal();
+  void send_outbox(bool after_write, std::int64_t wall_us);
   void send_and_raise(std::vector<OutMessage>& out, std::vector<CoreEvent>& events, bool after_write,
                       std::int64_t wall_us);
   void send_one(const NodeId& to, Bytes bytes, std::int64_t wall_us);
