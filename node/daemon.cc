@@ -675,6 +675,23 @@ bool Daemon::consensus_vote_allowed(std::span<const std::uint8_t> bytes) {
   return consensus_votes_allowed(bytes, [&](const consensus::InstanceKey& key) { return jobs_->may_vote(key, now); });
 }
 
+// ---- kMeta records by prefix --------------------------------------------------
+
+// Calls `visit` for every kMeta record under `prefix`, in key order, a page
+// at a time; stops at the first error it returns.
+Status Daemon::for_each_meta(std::string_view prefix,
+                             const std::function<Status(const std::string&, const Bytes&)>& visit) const {
+  constexpr std::size_t kPage = 1024;
+  std::string start(prefix);
+  for (;;) {
+    auto page = storage_->scan(Column::kMeta, prefix, start, kPage);
+    if (!page) return page.status();
+    for (const auto& [key, bytes] : page->records) POLDER_RETURN_IF_ERROR(visit(key, bytes));
+    if (!page->next_key) return Status::ok();
+    start = *page->next_key;
+  }
+}
+
 // ---- replay windows ----------------------------------------------------------
 
 // Resumes the windows a graceful shutdown stored, or (none stored, or some
@@ -684,22 +701,19 @@ bool Daemon::consensus_vote_allowed(std::span<const std::uint8_t> bytes) {
 Status Daemon::load_replay_windows() {
   const std::int64_t now_us = clock_->wall_us();
   peer_replays_.set_floor(static_cast<std::uint64_t>(std::max<std::int64_t>(now_us - kPeerClockSkewUs, 0)));
-  auto meta = storage_->load_all(Column::kMeta);
-  if (!meta) return meta.status();
   std::vector<std::string> stored;
-  for (const auto& [column_key, bytes] : *meta) {
-    const std::string& key = column_key.second;
-    if (key.rfind(kMetaReplayPrefix, 0) != 0) continue;
+  POLDER_RETURN_IF_ERROR(for_each_meta(kMetaReplayPrefix, [&](const std::string& key, const Bytes& bytes) {
     stored.push_back(key);
     auto sender = NodeId::from_hex(std::string_view(key).substr(kMetaReplayPrefix.size()));
     if (!sender || bytes.size() != 8) {
       spdlog::warn("ignored a corrupt stored replay window {}", key);
-      continue;
+      return Status::ok();
     }
     std::uint64_t highest = 0;
     for (int i = 7; i >= 0; --i) highest = (highest << 8) | bytes[static_cast<std::size_t>(i)];
     peer_replays_.resume(*sender, highest);
-  }
+    return Status::ok();
+  }));
   for (const auto& key : stored) POLDER_RETURN_IF_ERROR(storage_->erase(Column::kMeta, key, Durability::kAsync));
   if (!stored.empty()) POLDER_RETURN_IF_ERROR(storage_->sync());
   spdlog::info("replay windows: {} resumed from the last shutdown", stored.size());
@@ -719,18 +733,15 @@ Status Daemon::store_replay_windows() {
 // ---- revocations -----------------------------------------------------------
 
 Status Daemon::load_revocations() {
-  auto meta = storage_->load_all(Column::kMeta);
-  if (!meta) return meta.status();
-  for (const auto& [column_key, bytes] : *meta) {
-    const std::string& key = column_key.second;
-    if (key.rfind(kMetaRevocationPrefix, 0) != 0) continue;
+  POLDER_RETURN_IF_ERROR(for_each_meta(kMetaRevocationPrefix, [&](const std::string& key, const Bytes& bytes) {
     auto record = decode_signed_record(bytes);
     if (!record) return data_loss("storage: a stored revocation is corrupt: " + record.status().message());
     // Checked again: the founders may have changed since it was stored.
     if (auto taken = revocations_->accept(*record); !taken) {
       spdlog::warn("stored revocation {} is no longer honoured: {}", key, taken.status().message());
     }
-  }
+    return Status::ok();
+  }));
   if (revocations_->size() > 0) spdlog::info("revocations: {} key(s) revoked", revocations_->size());
   return Status::ok();
 }

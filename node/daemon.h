@@ -13,6 +13,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <memory>
@@ -77,6 +78,8 @@ class Daemon {
   // or an admin client, push what is held to members.
   Status load_revocations();
   Status load_replay_windows();
+  Status for_each_meta(std::string_view prefix,
+                       const std::function<Status(const std::string&, const Bytes&)>& visit) const;
   Status store_replay_windows();
   Status take_revocation(const NodeId& from, const SignedRecord& record);
   void cut_off(const NodeId& key);
