@@ -446,9 +446,11 @@ void JobManager::submit(const ClientRef& client, const NodeId& client_key, JobMe
   submits_.push_back({client, job});
 }
 
-// Placement lags when a job accepted here is still not placed (chosen)
-// after jobs.admission_lag_ms although capacity for it exists: submits then
-// outrun placement, and accepting more would only grow every job's wait.
+// Placement lags when a job accepted here is still not running after
+// jobs.admission_lag_ms although capacity for it exists (not yet chosen,
+// or chosen and its executor not yet through the lease round and the
+// start): submits then outrun placement, and accepting more would only
+// grow every job's wait.
 // Refusing them (kUnavailable: try again, or another node) keeps the wait
 // bounded by the lag. A job that waits because no node can start it now
 // (work exchange) is not lagging placement and does not count.
@@ -456,15 +458,16 @@ Status JobManager::admission_open(Instant now) {
   const auto lag_max = std::chrono::milliseconds(d_.config->jobs_admission_lag_ms);
   while (!placing_.empty()) {
     auto it = jobs_.find(placing_.front().second);
-    const bool placing = it != jobs_.end() && it->second.view.state == "queued" && it->second.view.attempt == 1 &&
-                         !it->second.waiting && !it->second.cancel_requested;
+    const Record* r = it == jobs_.end() ? nullptr : &it->second;
+    const bool placing = r != nullptr && r->view.attempt == 1 && !r->cancel_requested &&
+                         ((r->view.state == "queued" && !r->waiting) || r->view.state == "placed");
     if (placing) break;
     placing_.pop_front();
   }
   if (lag_max.count() == 0 || placing_.empty() || now - placing_.front().first <= lag_max) return Status::ok();
   const auto waited_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - placing_.front().first).count();
   return unavailable("placement at " + d_.config->name + " is behind: the oldest job accepted here has waited " +
-                     std::to_string(waited_ms) + " ms to be placed (jobs.admission_lag_ms = " +
+                     std::to_string(waited_ms) + " ms to be placed and started (jobs.admission_lag_ms = " +
                      std::to_string(lag_max.count()) + "); retry in a moment, or submit at another node");
 }
 

@@ -348,7 +348,8 @@ class JobManager {
   Status peer_within_quota(const NodeId& origin) const;    // [limits] peer_jobs_max
   bool client_may_read(const PendingClient& p, const JobView& view) const;
   // Admission backpressure (jobs.admission_lag_ms): an error while the
-  // oldest job accepted here is still being placed after that long.
+  // oldest job accepted here is still being placed (queued and not waiting
+  // for capacity, or placed and not yet running) after that long.
   Status admission_open(Instant now);
 
   // Records.
