@@ -19,6 +19,10 @@
 //     after minus before, p50/p99 interpolated inside the fixed buckets;
 //   - views: started_at_us − submitted_at_us of every job's final view
 //     (stamped by the executor and the origin; same machine, same clock).
+// A submit a node refuses as busy (admission backpressure, kUnavailable:
+// placement there lags by jobs.admission_lag_ms) counts in
+// submits_refused_busy, not in submit_errors; a closed-loop thread then
+// waits 20 ms before its next submit.
 // The metrics come from http_listen in the polderd.toml beside each
 // client.toml (the testnet layout); without it they are null.
 //
@@ -181,6 +185,7 @@ JobSpec bench_spec() {
 // What one client thread did.
 struct ThreadResult {
   std::uint64_t submit_errors = 0;
+  std::uint64_t submits_refused_busy = 0;  // refused by admission backpressure (jobs.admission_lag_ms)
   std::string first_error;
   std::vector<JobId> jobs;
   std::vector<JobView> finals;     // the last view of each job polled (final or not)
@@ -190,6 +195,14 @@ struct ThreadResult {
 void note_error(ThreadResult& r, const Status& s) {
   ++r.submit_errors;
   if (r.first_error.empty()) r.first_error = s.message();
+}
+
+constexpr auto kBusyBackoff = std::chrono::milliseconds(20);
+
+// An admission refusal (node/jobs.cc admission_open): kUnavailable like a
+// timeout, told apart by its text (RpcClient turns the ErrorReply into a Status).
+bool is_busy(const Status& s) {
+  return s.code() == StatusCode::kUnavailable && s.message().find(" is behind: ") != std::string::npos;
 }
 
 // Closed loop (interval zero): the next submit as soon as the last is
@@ -207,6 +220,15 @@ void submit_loop(node::RpcClient& client, Clock::time_point start, Clock::durati
     m.kind = JobMessageKind::kSubmit;
     m.spec = bench_spec();
     auto reply = client.call(std::move(m));
+    if (!reply && is_busy(reply.status())) {
+      // The node is behind placing what it accepted (admission
+      // backpressure): not an error of the run. A closed loop backs off
+      // briefly instead of asking again at once; an open loop keeps its
+      // schedule, so the offered rate stays what --rate says.
+      ++r.submits_refused_busy;
+      if (interval == Clock::duration::zero()) std::this_thread::sleep_for(kBusyBackoff);
+      continue;
+    }
     if (!reply) {
       note_error(r, reply.status());
       continue;
@@ -320,7 +342,7 @@ int run(const Options& o) {
   double drain_s = std::chrono::duration<double>(Clock::now() - drain_start).count();
   buckets = scrape(targets, +1, std::move(buckets), scraped_after);
 
-  std::uint64_t submitted = 0, submit_errors = 0, finished = 0, failed = 0, cancelled = 0, lost = 0;
+  std::uint64_t submitted = 0, submit_errors = 0, refused_busy = 0, finished = 0, failed = 0, cancelled = 0, lost = 0;
   std::uint64_t placed = 0, started_in_window = 0;
   std::int64_t last_started_us = start_wall_us;
   std::vector<double> latency_ms;
@@ -328,6 +350,7 @@ int run(const Options& o) {
   for (const auto& r : results) {
     submitted += r.jobs.size();
     submit_errors += r.submit_errors;
+    refused_busy += r.submits_refused_busy;
     if (first_error.empty()) first_error = r.first_error;
     for (std::size_t i = 0; i < r.finals.size(); ++i) {
       const JobView& v = r.finals[i];
@@ -356,6 +379,7 @@ int run(const Options& o) {
   out["seconds"] = std::round(submit_s * 100) / 100;
   out["jobs_submitted"] = submitted;
   out["submit_errors"] = submit_errors;
+  out["submits_refused_busy"] = refused_busy;  // admission backpressure: retryable, not errors
   if (!first_error.empty()) out["first_submit_error"] = first_error;
   out["submit_per_s"] = std::round(static_cast<double>(submitted) / submit_s * 10) / 10;
   // Lower bound on placements inside the window: running implies placed.

@@ -634,6 +634,8 @@ const KeyRule<NodeConfig> kJobsKeys[] = {
      [](const Field& f, NodeConfig& c) { assign(c.jobs_offer_interval_ms, get_int(f, 0, 60'000)); }},
     {"offer_jobs_max", kOptional,
      [](const Field& f, NodeConfig& c) { assign(c.jobs_offer_jobs_max, get_int(f, 1, 1'000)); }},
+    {"admission_lag_ms", kOptional,
+     [](const Field& f, NodeConfig& c) { assign(c.jobs_admission_lag_ms, get_int(f, 0, 600'000)); }},
     {"accept_operators", kOptional,
      [](const Field& f, NodeConfig& c) { assign(c.jobs_accept_operators, get_labels(f)); }},
     {"run_as_user", kOptional, [](const Field& f, NodeConfig& c) { assign(c.jobs_run_as_user, get_user(f)); }},
@@ -1117,6 +1119,9 @@ void render_other_sections(std::string& out, const NodeConfig& c) {
       "offer_interval_ms", std::to_string(c.jobs_offer_interval_ms));
   put(out, "Jobs one honoured work offer places on the node that offered.", "offer_jobs_max",
       std::to_string(c.jobs_offer_jobs_max));
+  put(out, "Admission: refuse submits here (retryable) while the oldest job accepted here has waited this long\n"
+           "to be placed and started (ms; jobs waiting for capacity do not count). 0 = never refuse.",
+      "admission_lag_ms", std::to_string(c.jobs_admission_lag_ms));
   if (c.jobs_work_dir.empty() || c.jobs_work_dir == (fs::path(c.data_dir) / "work").string()) {
     out += "# Where job attempts run (default: <data_dir>/work):\n# work_dir = \"/var/lib/polder/work\"\n";
   } else {

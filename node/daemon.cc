@@ -396,6 +396,8 @@ std::string Daemon::metrics_text() const {
   sample("polder_jobs_events_total", "event=\"unauthorized_refused\"", static_cast<double>(j.unauthorized));
   sample("polder_jobs_events_total", "event=\"peer_quota_refused\"", static_cast<double>(j.peer_quota_refused));
   sample("polder_jobs_events_total", "event=\"replayed_submit\"", static_cast<double>(j.replayed_submits));
+  sample("polder_jobs_events_total", "event=\"quota_count_repair\"", static_cast<double>(j.quota_count_repairs));
+  sample("polder_jobs_events_total", "event=\"admission_refused\"", static_cast<double>(j.admission_refused));
   metric("polder_jobs_offers_total", "counter", "Work offers (free capacity offered to drivers of waiting jobs).");
   sample("polder_jobs_offers_total", "direction=\"sent\"", static_cast<double>(j.offers_sent));
   sample("polder_jobs_offers_total", "direction=\"received\"", static_cast<double>(j.offers_received));

@@ -5,8 +5,9 @@
 // sanitised environment: PATH, HOME (the working directory), the job's own
 // variables, POLDER_JOB_ID, POLDER_ATTEMPT and CUDA_VISIBLE_DEVICES set to
 // the GPU slot ids the reservation granted. stdout and stderr go to
-// `output.log` in that directory (and, once it ended, `exit_status` with
-// the reason, written when the process was reaped), capped at log_cap_bytes (RLIMIT_FSIZE:
+// `output.log` in that directory (and, once it ended other than with a
+// clean exit 0, `exit_status` with the reason, written when the process was
+// reaped), capped at log_cap_bytes (RLIMIT_FSIZE:
 // writes beyond the cap fail, the job goes on). The maximum run time is
 // enforced with SIGTERM to the whole process group, then SIGKILL after a
 // grace period; cancel does the same. Children die with the daemon

@@ -174,13 +174,8 @@ Status JobManager::client_may_cancel(const NodeId& client, const JobId& job) con
 Status JobManager::client_within_quota(const NodeId& client) const {
   const std::uint64_t max = d_.config->limits_client_jobs_max;
   if (max == 0) return Status::ok();
-  std::uint64_t open = 0;
-  for (const auto& id : active_) {  // the unfinished jobs are among the active ones
-    auto it = jobs_.find(id);
-    if (it == jobs_.end()) continue;
-    const Record& r = it->second;
-    if (r.origin == d_.self && r.spec.submitter == client && !job_state_is_final(r.view.state)) ++open;
-  }
+  auto it = open_by_client_.find(client);  // kept by count_open(), no scan
+  const std::uint64_t open = it == open_by_client_.end() ? 0 : it->second;
   if (open < max) return Status::ok();
   return resource_exhausted("this key has " + std::to_string(open) + " unfinished job(s) submitted at " +
                             d_.config->name + " (limits.client_jobs_max = " + std::to_string(max) +
@@ -192,12 +187,8 @@ Status JobManager::client_within_quota(const NodeId& client) const {
 Status JobManager::peer_within_quota(const NodeId& origin) const {
   const std::uint64_t max = d_.config->limits_peer_jobs_max;
   if (max == 0) return Status::ok();
-  std::uint64_t open = 0;
-  for (const auto& id : active_) {
-    auto it = jobs_.find(id);
-    if (it == jobs_.end()) continue;
-    if (it->second.origin == origin && !job_state_is_final(it->second.view.state)) ++open;
-  }
+  auto it = open_by_origin_.find(origin);  // kept by count_open(), no scan
+  const std::uint64_t open = it == open_by_origin_.end() ? 0 : it->second;
   if (open < max) return Status::ok();
   return resource_exhausted("member " + origin.short_hex() + " has " + std::to_string(open) +
                             " unfinished job(s) held at " + d_.config->name +

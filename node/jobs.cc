@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cstdlib>
 #include <filesystem>
 
@@ -182,6 +183,7 @@ Status JobManager::restore(Instant now, std::int64_t wall_us) {
       lost.push_back(r.view.job_id);
     }
     if (!job_state_is_final(r.view.state)) active_.insert(r.view.job_id);
+    count_open(r);
     jobs_.emplace(r.view.job_id, std::move(r));
   }
   // Attempts this node was running died with the old process (PDEATHSIG):
@@ -368,6 +370,13 @@ void JobManager::submit(const ClientRef& client, const NodeId& client_key, JobMe
     reply(client, error_of(s));
     return;
   }
+  if (Status s = admission_open(now); !s.is_ok()) {
+    if (counters_.admission_refused++ % 1000 == 0) {  // the first, then every 1000th
+      spdlog::warn("jobs: refusing submits ({} so far): {}", counters_.admission_refused, s.message());
+    }
+    reply(client, error_of(s));
+    return;
+  }
   JobSpec spec = std::move(*request.spec);
   spec.submitter = client_key;  // the authenticated key, whatever the spec said
   if (spec.submitted_at_us == 0) spec.submitted_at_us = wall_us;
@@ -437,6 +446,31 @@ void JobManager::submit(const ClientRef& client, const NodeId& client_key, JobMe
   submits_.push_back({client, job});
 }
 
+// Placement lags when a job accepted here is still not running after
+// jobs.admission_lag_ms although capacity for it exists (not yet chosen,
+// or chosen and its executor not yet through the lease round and the
+// start): submits then outrun placement, and accepting more would only
+// grow every job's wait.
+// Refusing them (kUnavailable: try again, or another node) keeps the wait
+// bounded by the lag. A job that waits because no node can start it now
+// (work exchange) is not lagging placement and does not count.
+Status JobManager::admission_open(Instant now) {
+  const auto lag_max = std::chrono::milliseconds(d_.config->jobs_admission_lag_ms);
+  while (!placing_.empty()) {
+    auto it = jobs_.find(placing_.front().second);
+    const Record* r = it == jobs_.end() ? nullptr : &it->second;
+    const bool placing = r != nullptr && r->view.attempt == 1 && !r->cancel_requested &&
+                         ((r->view.state == "queued" && !r->waiting) || r->view.state == "placed");
+    if (placing) break;
+    placing_.pop_front();
+  }
+  if (lag_max.count() == 0 || placing_.empty() || now - placing_.front().first <= lag_max) return Status::ok();
+  const auto waited_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - placing_.front().first).count();
+  return unavailable("placement at " + d_.config->name + " is behind: the oldest job accepted here has waited " +
+                     std::to_string(waited_ms) + " ms to be placed and started (jobs.admission_lag_ms = " +
+                     std::to_string(lag_max.count()) + "); retry in a moment, or submit at another node");
+}
+
 // The submits of this turn, once their records are durable (or not).
 void JobManager::finish_submits(const Status& written, Instant now, std::int64_t wall_us) {
   auto submits = std::move(submits_);
@@ -446,6 +480,7 @@ void JobManager::finish_submits(const Status& written, Instant now, std::int64_t
     if (it == jobs_.end()) continue;
     if (!written.is_ok()) {  // not on disk: not accepted, and forgotten
       dirty_.erase(s.job);
+      count_open(it->second, /*forget=*/true);
       jobs_.erase(it);
       d_.reply(s.client, error_of(Status(written.code(), "job not accepted: " + written.message())));
       continue;
@@ -457,6 +492,7 @@ void JobManager::finish_submits(const Status& written, Instant now, std::int64_t
     ack.jobs.push_back(r.view);
     d_.reply(s.client, std::move(ack));
     ++counters_.submitted;
+    if (d_.config->jobs_admission_lag_ms > 0) placing_.emplace_back(r.accepted_at, s.job);
     spdlog::info("job {} ({}) submitted by {}: replicas {}", s.job.short_hex(), r.view.name,
                  r.spec.submitter.short_hex(), r.replicas.size());
     JobMessage rep = record_message(r);
@@ -1632,6 +1668,52 @@ void JobManager::fence_local(const Record& r, std::uint32_t newer_attempt) {
 
 // ---- time ----------------------------------------------------------------------
 
+void JobManager::count_open(Record& r, bool forget) {
+  const bool open = !forget && !job_state_is_final(r.view.state);
+  const std::optional<NodeId> client = r.origin == d_.self ? std::optional<NodeId>(r.spec.submitter) : std::nullopt;
+  if (r.counted_open && (!open || r.counted_origin != r.origin || r.counted_client != client)) {
+    auto o = open_by_origin_.find(r.counted_origin);
+    assert(o != open_by_origin_.end() && o->second > 0 && "quota: a counted record is in open_by_origin_");
+    if (--o->second == 0) open_by_origin_.erase(o);
+    if (r.counted_client) {
+      auto c = open_by_client_.find(*r.counted_client);
+      assert(c != open_by_client_.end() && c->second > 0 && "quota: a counted job is in open_by_client_");
+      if (--c->second == 0) open_by_client_.erase(c);
+    }
+    r.counted_open = false;
+  }
+  if (open && !r.counted_open) {
+    ++open_by_origin_[r.origin];
+    if (client) ++open_by_client_[*client];
+    r.counted_open = true;
+    r.counted_origin = r.origin;
+    r.counted_client = client;
+  }
+}
+
+// Before the scan changes anything: the unfinished records are among the
+// active ones, so this walk is what the quota checks used to do per call.
+void JobManager::recount_open() {
+  std::map<NodeId, std::uint64_t> by_origin, by_client;
+  for (const auto& id : active_) {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end() || job_state_is_final(it->second.view.state)) continue;
+    const Record& r = it->second;
+    ++by_origin[r.origin];
+    if (r.origin == d_.self) ++by_client[r.spec.submitter];
+  }
+  if (by_origin == open_by_origin_ && by_client == open_by_client_) return;
+  ++counters_.quota_count_repairs;
+  spdlog::error("jobs: BUG: the quota counters drifted from the records ({} origin(s) counted, {} found); repaired",
+                open_by_origin_.size(), by_origin.size());
+  open_by_origin_.clear();
+  open_by_client_.clear();
+  for (auto& [id, r] : jobs_) {
+    r.counted_open = false;
+    if (active_.count(id)) count_open(r);
+  }
+}
+
 void JobManager::tick(Instant now, std::int64_t wall_us) {
   for (const auto& expired : table_.tick(now)) {
     pending_runs_.erase(expired.id.value);
@@ -1651,6 +1733,7 @@ void JobManager::tick(Instant now, std::int64_t wall_us) {
   for (auto it = leases_.begin(); it != leases_.end();) {  // a lapsed lease binds nothing any more
     it = now >= it->second.heard + 2 * lease_duration() ? leases_.erase(it) : std::next(it);
   }
+  recount_open();
   std::uint32_t waiting_count = 0;
   Instant oldest_waiting = now;
   for (auto at = active_.begin(); at != active_.end();) {

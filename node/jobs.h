@@ -58,6 +58,7 @@
 // Thread-safety: none; the daemon's event-loop thread drives it.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -143,7 +144,9 @@ struct JobCounters {
   std::uint64_t records_written = 0;    // job records in those batches
   std::uint64_t unauthorized = 0;       // peer job messages refused by node/job_auth.h rules
   std::uint64_t peer_quota_refused = 0; // replica records refused: their origin is at limits.peer_jobs_max
-  std::uint64_t replayed_submits = 0;   // a submit of a spec (same id) this node already holds: not re-stored
+  std::uint64_t replayed_submits = 0;
+  std::uint64_t admission_refused = 0;   // submits refused because placement here lags (jobs.admission_lag_ms)
+  std::uint64_t quota_count_repairs = 0;  // the quota counters drifted from the records (a bug; must stay 0)   // a submit of a spec (same id) this node already holds: not re-stored
   LatencyHistogram decision_ms;         // propose -> chosen, for this node's proposals
   LatencyHistogram submit_to_running_ms;  // as origin: accepted -> the executor reported running
 };
@@ -221,6 +224,10 @@ class JobManager {
     bool waiting = false;   // the last placement found no node that can start it now
     Instant waiting_since;
     bool by_offer = false;  // the reservation under way was asked because of a work offer
+    // What count_open() last counted this record under (open_by_origin_, open_by_client_).
+    bool counted_open = false;
+    NodeId counted_origin;
+    std::optional<NodeId> counted_client;  // the submitter, when this node is the origin
   };
   struct PendingRun {  // executor side: a granted reservation awaiting the decision
     JobId job;
@@ -340,14 +347,28 @@ class JobManager {
   Status client_within_quota(const NodeId& client) const;  // [limits] client_jobs_max
   Status peer_within_quota(const NodeId& origin) const;    // [limits] peer_jobs_max
   bool client_may_read(const PendingClient& p, const JobView& view) const;
+  // Admission backpressure (jobs.admission_lag_ms): an error while the
+  // oldest job accepted here is still being placed (queued and not waiting
+  // for capacity, or placed and not yet running) after that long.
+  Status admission_open(Instant now);
 
   // Records.
   void apply_update(const JobView& view, std::int64_t wall_us);
   void fence_local(const Record& r, std::uint32_t newer_attempt);
-  void persist(const Record& r) {
+  void persist(Record& r) {
     dirty_.insert(r.view.job_id);
     if (!job_state_is_final(r.view.state)) active_.insert(r.view.job_id);
+    count_open(r);
   }
+  // The quota counters follow the records: every change of a record's state
+  // is persisted, and persist() calls this, so open_by_origin_[o] is the
+  // number of unfinished records of origin o (and open_by_client_[k] of
+  // unfinished jobs submitted here by k) without a scan per submit or per
+  // replicated record. `forget` = the record is about to be erased.
+  void count_open(Record& r, bool forget = false);
+  // The scan's check of those counters (tick, every kScanEvery): a drift is
+  // a bug; it is logged, counted and repaired.
+  void recount_open();
   void broadcast_update(const Record& r);
   std::vector<NodeId> holders(const Record& r) const;
   std::vector<NodeId> alive_peers() const;
@@ -378,12 +399,19 @@ class JobManager {
   // ones). Every record is persisted when it is created or changes state,
   // so the scans walk the open jobs, not every job the node ever held.
   std::set<JobId> active_;
+  std::map<NodeId, std::uint64_t> open_by_origin_;  // unfinished records held here, per origin (peer_jobs_max)
+  std::map<NodeId, std::uint64_t> open_by_client_;  // unfinished jobs submitted here, per key (client_jobs_max)
   struct OpenedRecord {
     std::shared_ptr<const gossip::VerifiedRecord> source;
     std::optional<NodeRecord> record;
   };
   mutable std::map<NodeId, OpenedRecord> opened_;  // bounded by the member table
   std::vector<PendingSubmit> submits_;
+  // Origin: the jobs accepted here, oldest first, while admission is on;
+  // admission_open() drops those no longer being placed from the front.
+  // Bounded: no job is added while the front one is older than the lag,
+  // so it holds at most the submits of one lag interval.
+  std::deque<std::pair<Instant, JobId>> placing_;
   std::vector<std::pair<NodeId, JobMessage>> out_peer_;
   std::vector<std::pair<ClientRef, Payload>> out_client_;
   std::vector<ExecRequest> out_start_;

@@ -83,6 +83,10 @@ class Daemon {
       ::waitpid(pid_, nullptr, 0);
     }
   }
+  // Sends `sig` (SIGSTOP/SIGCONT to pause and resume it).
+  void signal(int sig) {
+    if (pid_ > 0) ::kill(pid_, sig);
+  }
   // SIGTERM and wait; the exit code, or -1 if it did not exit in time.
   int terminate(std::chrono::milliseconds within) {
     ::kill(pid_, SIGTERM);

@@ -291,6 +291,62 @@ TEST_F(JobsTest, ExecutorWhoseLeaseLapsesStopsBeforeTheNextAttemptStarts) {
   EXPECT_NE(metrics_hint.find("lease of attempt 1 lapsed"), std::string::npos) << metrics_hint;
 }
 
+// Admission backpressure (jobs.admission_lag_ms): while a job accepted at
+// a is still being placed after the lag, a refuses new submits with a
+// retryable error; once that job no longer lags placement (here: it waits
+// for capacity, which does not count) a accepts again. The lag is made by
+// pausing b, the only node with the H100 the job asks for, so its
+// reservation request goes unanswered (kReserveTimeout, 2 s). Default
+// gossip timing, so b is still alive (a candidate) when the job is placed.
+TEST_F(JobsTest, SubmitsAreRefusedWhilePlacementLagsAndAcceptedOnceItCatchesUp) {
+  for (const char* n : {"a", "b", "c"}) dirs_.push_back(init_node(n));
+  for (int i = 0; i < 3; ++i) {
+    http_ports_.push_back(set_http(dirs_[i]));
+    set_cpus(dirs_[i], 4);
+    for (int j = 0; j < 3; ++j) {
+      if (i != j) add_seed(dirs_[i], dirs_[j]);
+    }
+  }
+  add_gpus(dirs_[1], "H100", 1);
+  std::string t = read_file(dirs_[0] + "/polderd.toml");
+  ASSERT_NE(t.find("\nadmission_lag_ms = 5000"), std::string::npos);
+  t = std::regex_replace(t, std::regex("\nadmission_lag_ms = [0-9]+"), "\nadmission_lag_ms = 300");
+  std::ofstream(dirs_[0] + "/polderd.toml", std::ios::trunc) << t;
+  for (int i = 0; i < 3; ++i) launch(i);
+  ASSERT_TRUE(all_reach(this, dirs_, 2, 30s)) << logs();
+  // b's record (with its H100) must have reached a.
+  for (auto end = std::chrono::steady_clock::now() + 15s; std::chrono::steady_clock::now() < end;) {
+    if (polder(dirs_[0], "nodes").output.find("H100") != std::string::npos) break;
+    std::this_thread::sleep_for(200ms);
+  }
+  daemons_[1]->signal(SIGSTOP);
+  const std::string gpu_job = submit(0, "--gpus 1 --gpu-type H100 -- true");
+  std::this_thread::sleep_for(800ms);
+  auto busy = polder(dirs_[0], "submit -- true");
+  EXPECT_EQ(busy.exit_code, 3) << busy.output;  // kExitUnreachable: try again
+  EXPECT_NE(busy.output.find("is behind"), std::string::npos) << busy.output;
+  EXPECT_NE(busy.output.find("jobs.admission_lag_ms = 300"), std::string::npos) << busy.output;
+  // The reservation times out; the job then waits for an H100 (not a lag):
+  // a takes submits again, and they run (a and c are a majority of any
+  // replica set of three).
+  RunResult ok;
+  for (auto end = std::chrono::steady_clock::now() + 15s; std::chrono::steady_clock::now() < end;) {
+    ok = polder(dirs_[0], "submit -- true");
+    if (ok.exit_code == 0) break;
+    std::this_thread::sleep_for(300ms);
+  }
+  ASSERT_EQ(ok.exit_code, 0) << ok.output << logs();
+  EXPECT_EQ(wait_final(0, ok.output.substr(0, 64), 60s), "finished") << logs();
+  httplib::Client http("127.0.0.1", http_ports_[0]);
+  auto res = http.Get("/metrics");
+  const std::string metrics = res ? res->body : "";
+  EXPECT_NE(metrics.find("polder_jobs_events_total{event=\"admission_refused\"} "), std::string::npos) << metrics;
+  EXPECT_EQ(metrics.find("polder_jobs_events_total{event=\"admission_refused\"} 0\n"), std::string::npos);
+  // b resumes: the GPU job still runs, once.
+  daemons_[1]->signal(SIGCONT);
+  EXPECT_EQ(wait_final(0, gpu_job, 60s), "finished") << logs();
+}
+
 // Work exchange (issue 6): nodes a and b have one H100 each, both busy with
 // long jobs; c has no GPUs and drives a third GPU job, which waits queued.
 // Its placement backoff is 30 s, so only a work offer can start it sooner.

@@ -395,6 +395,49 @@ TEST_F(SecurityTest, AClientOverItsJobQuotaGetsAClearRefusal) {
   EXPECT_EQ(third.exit_code, 0) << third.output;
 }
 
+// The quota is kept by counters (node/jobs.h count_open), not by a scan:
+// it must still count exactly the unfinished jobs through every way a job
+// ends (cancel, failure, success) and across a restart, which rebuilds
+// the counters from the stored records.
+TEST_F(SecurityTest, TheClientQuotaCountsExactlyTheUnfinishedJobsAcrossEndsAndARestart) {
+  prepare();
+  replace_in(dirs_[0] + "/polderd.toml", "client_jobs_max = 10000", "client_jobs_max = 2");
+  launch();
+  auto refused = [&] {
+    auto r = polder(dirs_[0], "submit -- true");
+    return r.exit_code == 1 && r.output.find("has 2 unfinished job(s)") != std::string::npos;
+  };
+  const std::string a = submit("-- sleep 60");
+  const std::string b = submit("-- sleep 60");
+  ASSERT_EQ(a.size(), 64u);
+  ASSERT_EQ(b.size(), 64u);
+  EXPECT_TRUE(refused()) << logs();
+  // A cancel frees one slot, and only one.
+  ASSERT_EQ(polder(dirs_[0], "cancel " + b).exit_code, 0);
+  ASSERT_TRUE(wait_state(b, "cancelled", 15s)) << logs();
+  const std::string c = submit("-- sh -c 'sleep 1; exit 3'");  // fails
+  EXPECT_TRUE(refused()) << logs();
+  ASSERT_TRUE(wait_state(c, "failed", 20s)) << logs();
+  EXPECT_EQ(polder(dirs_[0], "submit --wait -- true").exit_code, 0) << logs();  // finishes
+  const std::string d = submit("-- sleep 60");
+  EXPECT_TRUE(refused()) << logs();
+  // After a restart the stored records give the same count: a and d.
+  ASSERT_EQ(daemons_[0]->terminate(10s), 0);
+  daemons_[0] = std::make_unique<Daemon>(dirs_[0] + "/polderd.toml", dirs_[0] + "/polderd-2.log");
+  ASSERT_EQ(ping_until_up(dirs_[0]).exit_code, 0) << read_file(dirs_[0] + "/polderd-2.log");
+  EXPECT_TRUE(refused()) << read_file(dirs_[0] + "/polderd-2.log");
+  ASSERT_EQ(polder(dirs_[0], "cancel " + a).exit_code, 0);
+  ASSERT_TRUE(wait_state(a, "cancelled", 15s)) << read_file(dirs_[0] + "/polderd-2.log");
+  const std::string e = submit("-- true");
+  EXPECT_EQ(e.size(), 64u);
+  // The scan's recount never found the counters off.
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(metric(http_a_, "polder_jobs_events_total{event=\"quota_count_repair\"}"), 0);
+  EXPECT_EQ(read_file(dirs_[0] + "/polderd.log").find("quota counters drifted"), std::string::npos);
+  EXPECT_EQ(read_file(dirs_[0] + "/polderd-2.log").find("quota counters drifted"), std::string::npos);
+  ASSERT_EQ(polder(dirs_[0], "cancel " + d).exit_code, 0);
+}
+
 // The CLI key `polderd init` made for `dir` (its admin key).
 std::string cli_key_of(const std::string& dir) {
   std::string t = read_file(dir + "/polderd.toml");

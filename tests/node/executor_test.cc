@@ -78,6 +78,9 @@ TEST_F(ExecutorTest, RunsWithSlotsEnvironmentAndOwnDirectory) {
   ASSERT_TRUE(e.start(r2, SystemClock().now()).is_ok());
   ASSERT_TRUE(wait(e, 10s));
   EXPECT_EQ(log(e, r2), "[]\n");
+  // A clean exit 0 leaves no exit_status (one inode less per attempt).
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/" + std::string(64, 'a') + "/3/exit_status"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/" + std::string(64, 'a') + "/3/output.log"));
 }
 
 TEST_F(ExecutorTest, KillStopsTheAttemptAtOnceEvenWhenItIgnoresTerm) {
