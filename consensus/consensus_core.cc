@@ -34,6 +34,7 @@ Status validate_consensus_options(const ConsensusOptions& o) {
   if (o.rtt_min_us <= 0 || o.rtt_min_us > o.rtt_us) {
     return invalid_argument("consensus rtt_min_us must be positive and at most rtt_us");
   }
+  if (!(o.origin_grace_rtts >= 0)) return invalid_argument("consensus origin_grace_rtts must not be negative");
   if (!(o.phase_timeout_rtts > 0) || !(o.backoff_min_rtts > 0) || !(o.takeover_timeout_rtts > 0) ||
       !(o.announce_delay_rtts > 0) || !(o.announce_interval_max_rtts >= o.announce_delay_rtts)) {
     return invalid_argument("consensus timeouts must be positive, and announce_interval_max >= announce_delay");
@@ -357,6 +358,14 @@ Result<Effects> ConsensusCore::propose(const InstanceSpec& spec, const Value& va
       mark_proposer_dirty(*inst);  // ballot 0 is spent, with this value, before the Accept leaves
       ++counters_.fast_proposals;
       start_accept(*inst);
+    } else if (spec.origin != self_ && options_.origin_grace_rtts > 0 && inst->proposer.ballots_tried() == 0) {
+      // The origin's fast ballot first (ConsensusOptions::origin_grace_rtts):
+      // phase 1 starts when the timer fires, unless the decision came first.
+      inst->proposer.defer();
+      ++counters_.origin_graces;
+      const double grace = options_.origin_grace_rtts;
+      inst->proposer_due_us = std::max(now_us_ + jittered_us(grace, grace / 4), inst->yield_until_us);
+      rearm(*inst);
     } else {
       start_prepare(*inst);
     }

@@ -479,7 +479,7 @@ TEST(ConsensusCore, ProposingADecidedInstanceRepeatsTheEvent) {
 }
 
 TEST(ConsensusCore, ForgetErasesInstancesAfterRetention) {
-  ConsensusOptions options;
+  ConsensusOptions options = testing::phase_one_at_once();
   options.retention_us = 5'000'000;
   Harness h({n1, n2, n3, n4, n5}, options);
   h.propose(n4, kSpec, kRun5);
@@ -560,6 +560,55 @@ TEST(ConsensusCore, TimeoutUnitLearnsFromCompletedPhases) {
   }
   EXPECT_GE(h.core(n1).rtt_unit_us(), 1'500);
   EXPECT_LT(h.core(n1).rtt_unit_us(), 3'000) << "the unit follows the measured phase, not the 10 ms default";
+}
+
+// Two proposers at once: the one that is not the origin lets the origin's
+// fast ballot go first, learns its value from the announcement, and never
+// spends a ballot (no duel, one round trip for both).
+TEST(ConsensusCore, NonOriginLetsTheOriginsFastBallotGoFirstAndLearnsItsValue) {
+  Harness h({n1, n2, n3}, ConsensusOptions{});
+  const InstanceSpec spec = spec_of(11, 0, {n1, n2, n3}, n1);
+  h.propose(n2, spec, kRun3);
+  EXPECT_TRUE(decoded<Prepare>(h.inflight()).empty()) << "no Prepare during the origin's grace";
+  EXPECT_EQ(h.core(n2).counters().origin_graces, 1U);
+  h.propose(n1, spec, kRun5);
+  h.deliver();
+  EXPECT_EQ(h.chosen_at(n1, spec.key), kRun5);
+  EXPECT_EQ(h.chosen_at(n2, spec.key), kRun5);
+  // The grace ends with the instance decided: nothing more is sent.
+  h.advance_us(3 * h.core(n2).options().rtt_us);
+  h.tick_all();
+  EXPECT_TRUE(decoded<Prepare>(h.inflight()).empty());
+  EXPECT_EQ(h.core(n2).instance(spec.key)->proposer.ballots_tried(), 0U);
+  EXPECT_EQ(h.core(n2).counters().prepares_started, 0U);
+}
+
+// An origin that never proposes (or is gone) costs the other proposer the
+// grace, [2, 2.5) units, and then phase 1 decides its value.
+TEST(ConsensusCore, NonOriginStartsPhaseOneWhenTheOriginStaysSilent) {
+  Harness h({n1, n2, n3}, ConsensusOptions{});
+  const InstanceSpec spec = spec_of(12, 0, {n1, n2, n3}, n1);
+  h.propose(n2, spec, kRun3);
+  const std::int64_t unit = h.core(n2).rtt_unit_us();
+  h.advance_us(2 * unit - 1);
+  h.tick_all();
+  EXPECT_TRUE(decoded<Prepare>(h.inflight()).empty()) << "still within the grace";
+  h.advance_us(unit / 2 + 1);
+  h.tick_all();
+  EXPECT_EQ(decoded<Prepare>(h.inflight()).size(), 2U) << "phase 1 once the grace is over";
+  h.deliver();
+  h.tick_all();
+  h.deliver();
+  EXPECT_EQ(h.chosen_at(n2, spec.key), kRun3);
+  EXPECT_EQ(h.chosen_at(n1, spec.key), kRun3);
+}
+
+TEST(ConsensusOptions, OriginGraceMustNotBeNegative) {
+  ConsensusOptions o;
+  o.origin_grace_rtts = -1;
+  EXPECT_FALSE(validate_consensus_options(o).is_ok());
+  o.origin_grace_rtts = 0;
+  EXPECT_TRUE(validate_consensus_options(o).is_ok());
 }
 
 TEST(ConsensusCore, LowerProposerYieldsToAHigherBallotAndLearnsItsValue) {
