@@ -291,10 +291,13 @@ Effects ConsensusCore::finish() {
     }
   }
   dirty_.clear();
-  if (!effects_.persist.empty()) compact_due(/*all=*/true);  // same batch, same fsync: free
+  if (!effects_.persist.empty()) {  // same batch, same fsync: free
+    compact_due(/*all=*/true);
+    forget_due();
+  }
   std::int64_t wake = timers_.empty() ? kNoTimer : timers_.begin()->first;
   if (!compaction_queue_.empty()) wake = min_timer(wake, compaction_queue_.front().first);
-  if (!forget_queue_.empty()) wake = min_timer(wake, forget_queue_.front().first);
+  if (!forget_queue_.empty()) wake = min_timer(wake, forget_queue_.front().first + options_.compaction_delay_us);
   if (!deferred_self_.empty() || !deferred_spent_.empty()) wake = now_us_;  // the next call handles them: tick at once
   if (wake != kNoTimer) effects_.wake_at = instant_from_us(std::max(wake, now_us_));
   return std::exchange(effects_, Effects{});
@@ -324,7 +327,12 @@ Effects ConsensusCore::receive(const NodeId& from, std::span<const std::uint8_t>
 Effects ConsensusCore::tick(Instant now) {
   begin(now);
   compact_due(/*all=*/false);
-  forget_due();
+  // Erasing a forgotten job needs no write of its own either: it rides the
+  // next persist (finish()), or goes alone once it is compaction_delay_us
+  // late. (On a node deciding one instance at a time, one erase write per
+  // decision, each an fsync on the event loop, was half of all its writes,
+  // and the next Accept to arrive waited behind it.)
+  if (!forget_queue_.empty() && forget_queue_.front().first + options_.compaction_delay_us <= now_us_) forget_due();
   for (std::size_t fired = 0; fired < options_.timer_fires_per_tick_max; ++fired) {
     if (timers_.empty() || timers_.begin()->first > now_us_) break;
     const InstanceKey key = timers_.begin()->second;

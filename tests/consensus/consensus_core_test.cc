@@ -489,10 +489,37 @@ TEST(ConsensusCore, ForgetErasesInstancesAfterRetention) {
   h.advance_us(options.retention_us - 1);
   h.tick_all();
   EXPECT_TRUE(h.core(n1).instance(kSpec.key));
+  // Due now, but the erase waits for a write that happens anyway ...
   h.advance_us(1);
+  h.tick_all();
+  EXPECT_TRUE(h.core(n1).instance(kSpec.key));
+  // ... or goes alone once it is compaction_delay_us late.
+  h.advance_us(options.compaction_delay_us);
   h.tick_all();
   EXPECT_FALSE(h.core(n1).instance(kSpec.key));
   EXPECT_TRUE(h.disk(n1).empty());
+}
+
+TEST(ConsensusCore, ForgottenJobsEraseRidesTheNextWrite) {
+  ConsensusOptions options = testing::phase_one_at_once();
+  options.retention_us = 5'000'000;
+  Harness h({n1, n2, n3, n4, n5}, options);
+  h.propose(n4, kSpec, kRun5);
+  h.deliver();
+  h.tick_all();
+  h.apply(n1, h.core(n1).forget(kSpec.key.job, instant_from_us(h.now_us())));
+  h.advance_us(options.retention_us);
+  // Another instance's Accept makes n1 write: the erase goes in that batch.
+  const InstanceSpec other = spec_of(30, 0, {n1, n2, n3}, n2);
+  h.propose(n2, other, kRun3);
+  h.deliver();
+  EXPECT_FALSE(h.core(n1).instance(kSpec.key));
+  for (const auto& [key, bytes] : h.disk(n1)) {
+    auto parsed = parse_record_key(key.second);
+    ASSERT_TRUE(parsed);
+    EXPECT_NE(parsed->second.job, kSpec.key.job) << "a forgotten job's record is left";
+  }
+  EXPECT_EQ(h.chosen_at(n1, other.key), kRun3);
 }
 
 TEST(ConsensusCore, ExecutorLearnsDespiteLostAnnouncement) {
