@@ -485,6 +485,14 @@ void ConsensusCore::on_accept(const NodeId& from, const Accept& m) {
   if (step.changed) mark_acceptor_dirty(*inst);
   if (step.reply == AcceptorStep::Reply::kAccepted) {
     send(from, Accepted{m.spec.key, m.ballot});
+    if (m.ballot.is_fast() && from == self_) {
+      // The origin's own accept of its fast ballot goes to every replica
+      // too, in the same flush as its Accept (after this call's write): a
+      // replica that accepts the Accept then holds a majority of three.
+      for (const NodeId& r : inst->spec.replicas) {
+        if (r != self_) send(r, Accepted{m.spec.key, m.ballot});
+      }
+    }
     yield_to(*inst, m.ballot);
   } else if (step.reply == AcceptorStep::Reply::kReject) {
     send(from, Reject{m.spec.key, m.ballot, step.promised});
@@ -495,6 +503,7 @@ void ConsensusCore::on_accept(const NodeId& from, const Accept& m) {
   if (inst->acceptor.accepted_value && !inst->proposer.active()) {
     inst->takeover_due_us = now_us_ + jittered_us(options_.takeover_timeout_rtts, options_.takeover_timeout_rtts);
   }
+  if (step.reply == AcceptorStep::Reply::kAccepted && m.ballot.is_fast()) learn_fast(*inst);
   rearm(*inst);
 }
 
@@ -529,7 +538,30 @@ void ConsensusCore::on_accepted(const NodeId& from, const Accepted& m) {
     sample_phase(*inst);
     const Value value = inst->proposer.value();
     decide(*inst, value, /*first_hand=*/true);
+    return;
   }
+  if (from != self_ && m.ballot == Ballot::fast(inst->spec.origin)) {
+    inst->fast_accepted.add(inst->spec.replicas, from);
+    learn_fast(*inst);
+  }
+}
+
+// A value is chosen once a majority accepted one ballot (Paxos): this
+// replica accepted the origin's fast ballot and enough other replicas said
+// they did too. Its own accept is durable before the event leaves (it is
+// this call's write or an earlier one's; effects apply in order), the
+// others' were before their Accepted left, and ballot 0 carries one value
+// (the origin's record). Only timing: the announcement comes anyway.
+void ConsensusCore::learn_fast(Instance& inst) {
+  if (inst.decided() || !inst.is_replica || !inst.acceptor.accepted_ballot ||
+      *inst.acceptor.accepted_ballot != Ballot::fast(inst.spec.origin)) {
+    return;
+  }
+  if (inst.fast_accepted.count() + 1 < majority(inst.spec.replicas.size())) return;
+  ++counters_.learned_fast;
+  // The origin announces, as when its proposer sees the majority (its
+  // proposer may have moved on from ballot 0); any other replica does not.
+  decide(inst, *inst.acceptor.accepted_value, /*first_hand=*/inst.spec.origin == self_);
 }
 
 void ConsensusCore::on_reject(const NodeId& from, const Reject& m) {

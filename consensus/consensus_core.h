@@ -144,6 +144,7 @@ struct ConsensusCounters {
   std::uint64_t retransmissions = 0;          // phases resent at the same ballot after a timeout
   std::uint64_t takeovers = 0;
   std::uint64_t decided = 0;                  // instances this core learned chosen
+  std::uint64_t learned_fast = 0;             // of those, learned from the fast ballot's Accepted, not an announcement
   std::uint64_t announcements = 0;
   std::uint64_t instances_forgotten = 0;
 };
@@ -227,6 +228,7 @@ class ConsensusCore : public Core {
   void start_prepare(Instance& inst);
   void start_accept(Instance& inst);
   void decide(Instance& inst, const Value& value, bool first_hand);
+  void learn_fast(Instance& inst);
   void announce(Instance& inst);
   void fire_timers(Instance& inst);
   void back_off(Instance& inst);

@@ -224,6 +224,37 @@ TEST(ConsensusCore, DecisionCompactsToOneRecord) {
   }
 }
 
+// The origin's fast Accept travels with its own Accepted: a replica that
+// accepts it holds two accepts of three and learns the value at once,
+// without the origin's announcement (half a round trip and the origin's
+// next write later).
+TEST(ConsensusCore, ReplicaLearnsTheFastBallotWithoutWaitingForTheAnnouncement) {
+  Harness h({n1, n2, n3});
+  const InstanceSpec spec = spec_of(22, 0, {n1, n2, n3}, n1);
+  h.propose(n1, spec, kRun3);
+  h.deliver([](const Envelope& e) { return e.from == n1 && e.to == n2; }, 1);
+  EXPECT_EQ(h.chosen_at(n2, spec.key), kRun3);
+  EXPECT_EQ(h.core(n2).counters().learned_fast, 1U);
+  EXPECT_FALSE(h.chosen_at(n1, spec.key)) << "n2's Accepted has not reached the origin yet";
+  h.deliver();
+  EXPECT_EQ(h.chosen_at(n1, spec.key), kRun3);
+  EXPECT_EQ(h.chosen_at(n3, spec.key), kRun3);
+}
+
+// A replica that refused the fast ballot (it promised higher) holds no
+// accept of it: the origin's Accepted alone is one vote, and it waits.
+TEST(ConsensusCore, ReplicaThatRefusedTheFastBallotDoesNotLearnFromItsAccepted) {
+  Harness h({n1, n2, n3});
+  const InstanceSpec spec = spec_of(23, 0, {n1, n2, n3}, n1);
+  h.propose(n3, spec, kRun5);  // Prepare(1, n3) to n1 and n2
+  h.deliver([](const Envelope& e) { return e.from == n3 && e.to == n2; }, 1);
+  h.inflight().clear();        // n2 promised (1, n3); nothing else arrives
+  h.propose(n1, spec, kRun3);
+  h.deliver([](const Envelope& e) { return e.from == n1 && e.to == n2; }, 1);
+  EXPECT_FALSE(h.chosen_at(n2, spec.key));
+  EXPECT_EQ(h.core(n2).counters().learned_fast, 0U);
+}
+
 TEST(ConsensusCore, CompactionRidesOnTheNextWriteWithoutWaiting) {
   Harness h({n1, n2, n3});
   const InstanceSpec first = spec_of(20, 0, {n1, n2, n3}, n1);
@@ -239,7 +270,7 @@ TEST(ConsensusCore, CompactionRidesOnTheNextWriteWithoutWaiting) {
   for (auto& m : h.inflight()) {
     if (m.to == n2) to_n2.push_back(m);
   }
-  ASSERT_EQ(to_n2.size(), 1U);
+  ASSERT_EQ(to_n2.size(), 2U) << "the Accept, then the origin's own Accepted";
   Effects at_n2 = h.core(n2).receive(n1, to_n2[0].bytes, instant_from_us(h.now_us()));
   bool decision = false, accept = false;
   for (const PersistOp& op : at_n2.persist) {
