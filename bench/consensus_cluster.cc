@@ -13,9 +13,11 @@
 //   default        closed loop, --concurrency instances in flight from
 //                  member 0 (or --drivers N members) for --seconds;
 //   --contention   members 0 and 1 both propose a different value for every
-//                  instance at --rate per second; a short uncontended run
-//                  first calibrates what one round trip (+ fsync) costs, so
-//                  latencies are also reported in round trips.
+//                  instance at --rate per second, while member 2 proposes
+//                  its own uncontended instances at --reference-rate: their
+//                  p50 in the same run is the round-trip unit latencies are
+//                  reported in (see contention_report). A short 1-in-flight
+//                  run first gives the older, separately measured unit too.
 //
 // --profile adds each member's loop timings (wall and thread CPU), core and
 // transport counters; --daemon-order ticks after delivering, as
@@ -67,6 +69,7 @@ struct RunOptions {
   std::uint32_t concurrency = 64;
   int drivers = 1;
   double rate_per_s = 200;
+  double reference_rate_per_s = 50;  // contention: member 2's uncontended instances, the round-trip unit
   // Ceiling and starting point of the adaptive timeout unit: the core
   // lowers it to what its phases measure (ConsensusOptions::rtt_adaptive).
   std::int64_t rtt_us = 100'000;
@@ -150,6 +153,7 @@ std::vector<std::string> member_args(const RunOptions& o, const MemberConfig& m,
                                    "--grace", std::to_string(o.grace_s),
                                    "--concurrency", std::to_string(o.concurrency),
                                    "--rate", std::to_string(o.rate_per_s),
+                                   "--reference-rate", std::to_string(o.reference_rate_per_s),
                                    "--rtt-us", std::to_string(o.rtt_us)};
   if (o.daemon_order) args.push_back("--daemon-order");
   if (o.sync_commit) args.push_back("--sync-commit");
@@ -289,11 +293,32 @@ ordered_json throughput_report(const RunOptions& o, const ClusterRun& run, bool 
   return j;
 }
 
-ordered_json contention_report(const RunOptions& o, const ClusterRun& run, double round_trip_ms) {
+// The reference instances of a contention run: proposed by the member that
+// does not duel, alone, at the same time and on the same cluster.
+std::vector<std::int64_t> reference_latencies(const ClusterRun& run, std::uint64_t& undecided) {
+  std::vector<std::int64_t> all;
+  for (const auto& r : run.results) {
+    if (r.is_null() || !r.value("reference", false)) continue;
+    for (const auto& l : r["latencies_us"]) all.push_back(l.get<std::int64_t>());
+    undecided += r["undecided_at_end"].get<std::uint64_t>();
+  }
+  return all;
+}
+
+// Latencies in round trips. The unit is what one uncontended decision
+// takes on this cluster (one network round trip, two fsyncs — the origin's
+// and a replica's — and the event loops between), the median of the
+// reference instances decided in the same run: a phase of a duel costs the
+// same disk and scheduling, and a unit measured seconds earlier, or an idle
+// ping of 0.1 ms, would report the machine's load as protocol rounds.
+ordered_json contention_report(const RunOptions& o, const ClusterRun& run, double calibration_round_trip_ms,
+                               double calibration_p99_ms) {
   std::map<std::uint64_t, std::uint32_t> ballots;  // seq -> ballots tried by both proposers
   std::map<std::uint64_t, int> learned;             // seq -> proposers that learned it
   std::vector<std::int64_t> lat;
-  std::uint64_t undecided = 0, proposed = 0, takeovers = 0;
+  std::uint64_t undecided = 0, proposed = 0, takeovers = 0, reference_undecided = 0;
+  const auto reference = reference_latencies(run, reference_undecided);
+  const double round_trip_ms = reference.empty() ? calibration_round_trip_ms : percentile_ms(reference, 0.5);
   for (const auto& r : run.results) {
     if (r.is_null()) continue;
     takeovers += r["core"]["takeovers"].get<std::uint64_t>();
@@ -327,9 +352,25 @@ ordered_json contention_report(const RunOptions& o, const ClusterRun& run, doubl
   j["ballots_max"] = percentile(per_instance, 1.0);
   j["p50_ms"] = percentile_ms(lat, 0.50);
   j["p99_ms"] = percentile_ms(lat, 0.99);
-  j["round_trip_ms"] = round_trip_ms;  // uncontended p50 (1 RTT + 1 fsync) of the calibration run
+  j["round_trip_unit"] = reference.empty() ? "calibration_run_p50" : "same_run_uncontended_p50";
+  j["round_trip_ms"] = round_trip_ms;
   j["round_trips_p50"] = round_trip_ms > 0 ? percentile_ms(lat, 0.50) / round_trip_ms : 0.0;
+  j["round_trips_p90"] = round_trip_ms > 0 ? percentile_ms(lat, 0.90) / round_trip_ms : 0.0;
   j["round_trips_p99"] = round_trip_ms > 0 ? percentile_ms(lat, 0.99) / round_trip_ms : 0.0;
+  // The same run's tail with no duel at all: what scheduling and fsync
+  // stalls alone give, in the same unit.
+  j["uncontended"] = {{"decided", reference.size()},
+                      {"rate_per_s", o.reference_rate_per_s},
+                      {"p50_ms", percentile_ms(reference, 0.50)},
+                      {"p99_ms", percentile_ms(reference, 0.99)},
+                      {"round_trips_p99", round_trip_ms > 0 ? percentile_ms(reference, 0.99) / round_trip_ms : 0.0},
+                      {"undecided_at_end", reference_undecided}};
+  // The earlier unit, for comparison with older results: the p50 of a 1-in-flight run just before.
+  j["calibration_round_trip_ms"] = calibration_round_trip_ms;
+  j["calibration_round_trips_p99"] =
+      calibration_round_trip_ms > 0 ? percentile_ms(lat, 0.99) / calibration_round_trip_ms : 0.0;
+  j["calibration_uncontended_round_trips_p99"] =
+      calibration_round_trip_ms > 0 ? calibration_p99_ms / calibration_round_trip_ms : 0.0;
   j["takeovers"] = takeovers;
   j["undecided_at_end"] = undecided;
   j["livelock"] = undecided > 0;
@@ -376,6 +417,7 @@ int member_main(int index, const std::string& ids, const std::string& ports, con
   m.grace_us = static_cast<std::int64_t>(o.grace_s * 1e6);
   m.concurrency = o.concurrency;
   m.rate_per_s = o.rate_per_s;
+  m.reference_rate_per_s = o.reference_rate_per_s;
   m.rtt_us = o.rtt_us;
   m.rtt_adaptive = o.rtt_adaptive;
   m.daemon_order = o.daemon_order;
@@ -403,6 +445,9 @@ int main(int argc, char** argv) {
   app.add_option("--drivers", o.drivers, "Members that originate load (each its own instances)")->check(CLI::Range(1, kMembers))->capture_default_str();
   app.add_flag("--contention", contention, "Two proposers, different values, on every instance");
   app.add_option("--rate", o.rate_per_s, "Contention: instances per second")->check(CLI::Range(1.0, 100'000.0))->capture_default_str();
+  app.add_option("--reference-rate", o.reference_rate_per_s,
+                 "Contention: uncontended instances per second from the third member in the same run; their p50 is the round-trip unit (0: use the calibration run's)")
+      ->check(CLI::Range(0.0, 10'000.0))->capture_default_str();
   app.add_option("--rtt-us", o.rtt_us, "ConsensusOptions::rtt_us: ceiling and start of the timeout unit, which adapts to measured phases")->check(CLI::Range(100, 1'000'000))->capture_default_str();
   app.add_option("--grace", o.grace_s, "Seconds members keep serving after the load stops")->check(CLI::Range(0.0, 60.0))->capture_default_str();
   app.add_option("--tmp", o.dir_base, "Where the temp dir (keys, RocksDB) goes")->capture_default_str();
@@ -456,11 +501,7 @@ int main(int argc, char** argv) {
     std::cerr << run.status().to_string() << "\n";
     return 1;
   }
-  ordered_json j = contention_report(o, *run, round_trip_ms);
-  // The same machine's tail with no duel at all: what a round-trip p99
-  // would be from scheduling and fsync stalls alone.
-  j["uncontended_round_trips_p99"] =
-      round_trip_ms > 0 ? cal_report["p99_ms"].get<double>() / round_trip_ms : 0.0;
+  ordered_json j = contention_report(o, *run, round_trip_ms, cal_report["p99_ms"].get<double>());
   if (profile) j["profile"] = profile_of(*run);
   std::cout << j.dump() << "\n";
   return run->clean && j["decided"].get<std::uint64_t>() > 0 ? 0 : 1;

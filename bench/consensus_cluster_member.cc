@@ -55,6 +55,8 @@ std::uint64_t seq_of(const JobId& job) {
   return seq;
 }
 
+std::uint8_t driver_of(const JobId& job) { return job.bytes()[8]; }
+
 // CPU time of the calling thread: unlike wall time, not inflated when other
 // processes take the core away.
 std::int64_t thread_cpu_us() {
@@ -96,6 +98,11 @@ class Member {
 
  private:
   bool is_driver() const;
+  // kContention: a member that does not duel proposes uncontended reference instances.
+  bool is_reference() const;
+  // The driver byte of the job ids this member proposes (and measures).
+  std::uint8_t own_driver_byte() const;
+  double offered_rate_per_s() const;
   std::uint32_t window() const;  // kThroughput: instances this driver keeps in flight
   InstanceSpec spec_for(std::uint64_t seq) const;
   node::CoreHostOptions host_options() const;
@@ -129,11 +136,24 @@ bool Member::is_driver() const {
   return std::find(config_.drivers.begin(), config_.drivers.end(), config_.index) != config_.drivers.end();
 }
 
+bool Member::is_reference() const {
+  return config_.mode == LoadMode::kContention && !is_driver() && config_.reference_rate_per_s > 0;
+}
+
+std::uint8_t Member::own_driver_byte() const {
+  const bool duel = config_.mode == LoadMode::kContention && is_driver();
+  return static_cast<std::uint8_t>(duel ? 0 : config_.index);
+}
+
+double Member::offered_rate_per_s() const {
+  return is_reference() ? config_.reference_rate_per_s : config_.rate_per_s;
+}
+
 InstanceSpec Member::spec_for(std::uint64_t seq) const {
-  const bool contention = config_.mode == LoadMode::kContention;
-  const int origin = contention ? config_.drivers.front() : config_.index;
+  const bool duel = config_.mode == LoadMode::kContention && is_driver();
+  const int origin = duel ? config_.drivers.front() : config_.index;
   InstanceSpec spec;
-  spec.key = InstanceKey{job_id(seq, static_cast<std::uint8_t>(contention ? 0 : config_.index)), Attempt{0}};
+  spec.key = InstanceKey{job_id(seq, own_driver_byte()), Attempt{0}};
   spec.replicas = config_.ids;
   std::sort(spec.replicas.begin(), spec.replicas.end());
   spec.origin = config_.ids[static_cast<std::size_t>(origin)];
@@ -220,13 +240,16 @@ void Member::propose(std::uint64_t seq, std::int64_t now_us) {
 
 // Proposes what the load model asks for by now (bounded per turn).
 void Member::offer_load(std::int64_t now_us) {
-  if (!is_driver() || now_us < config_.start_us || now_us >= config_.start_us + config_.seconds_us) return;
+  if ((!is_driver() && !is_reference()) || now_us < config_.start_us ||
+      now_us >= config_.start_us + config_.seconds_us) {
+    return;
+  }
   std::uint32_t proposed = 0;
   if (config_.mode == LoadMode::kThroughput) {
     while (in_flight_.size() < window() && proposed++ < kProposalsPerTurnMax) propose(next_seq_++, now_us);
     return;
   }
-  const double interval_us = 1e6 / config_.rate_per_s;
+  const double interval_us = 1e6 / offered_rate_per_s();
   while (proposed++ < kProposalsPerTurnMax &&
          config_.start_us + static_cast<std::int64_t>(static_cast<double>(next_seq_) * interval_us) <= now_us) {
     propose(next_seq_++, now_us);
@@ -237,13 +260,13 @@ std::int64_t Member::poll_timeout_us(std::int64_t now_us) const {
   std::int64_t until = kPollTimeoutMax_us;
   if (auto wake = host_->next_wake()) until = std::min(until, to_us(*wake) - now_us);
   const std::int64_t load_end = config_.start_us + config_.seconds_us;
-  if (is_driver() && now_us < load_end) {
+  if ((is_driver() || is_reference()) && now_us < load_end) {
     if (now_us < config_.start_us) {
       until = std::min(until, config_.start_us - now_us);
     } else if (config_.mode == LoadMode::kThroughput) {
       if (in_flight_.size() < window()) until = 0;
     } else {
-      const double interval_us = 1e6 / config_.rate_per_s;
+      const double interval_us = 1e6 / offered_rate_per_s();
       const auto due = config_.start_us + static_cast<std::int64_t>(static_cast<double>(next_seq_) * interval_us);
       until = std::min(until, due - now_us);
     }
@@ -278,14 +301,15 @@ void Member::on_chosen(const CoreEvent& event, std::int64_t now_us) {
   auto chosen = consensus::parse_chosen_event(event);
   if (!chosen) return;
   const std::uint64_t seq = seq_of(chosen->key.job);
-  auto it = in_flight_.find(seq);
+  // Another member's instances (the duels, or the reference ones) share sequence numbers.
+  auto it = driver_of(chosen->key.job) == own_driver_byte() ? in_flight_.find(seq) : in_flight_.end();
   if (it != in_flight_.end()) {
     if (now_us <= config_.start_us + config_.seconds_us) {
       latencies_us_.push_back(now_us - it->second);
     } else {
       ++decided_after_window_;
     }
-    if (config_.mode == LoadMode::kContention) {
+    if (config_.mode == LoadMode::kContention && is_driver()) {
       const auto* inst = core_->instance(chosen->key);
       ballots_.emplace_back(seq, inst ? inst->proposer.ballots_tried() : 0);
     }
@@ -348,6 +372,7 @@ Status Member::write_result() const {
   nlohmann::ordered_json j;
   j["index"] = config_.index;
   j["driver"] = is_driver();
+  j["reference"] = is_reference();
   j["proposed"] = next_seq_;
   j["latencies_us"] = latencies_us_;
   j["decided_after_window"] = decided_after_window_;

@@ -14,7 +14,11 @@
 //                at this member.
 //   kContention  open loop: instance k is proposed at start_us + k/rate by
 //                every driving member at once, each with its own value, so
-//                every instance is a duel between proposers.
+//                every instance is a duel between proposers. A member that
+//                does not drive proposes its own uncontended instances at
+//                reference_rate_per_s meanwhile: their latency, measured in
+//                the same run under the same load, is the unit in which
+//                the duels' latencies are reported (round trips).
 //
 // The member writes what it measured as JSON to <dir>/result-<index>.json
 // and returns; the parent (consensus_cluster.cc) merges the files.
@@ -44,6 +48,7 @@ struct MemberConfig {
   std::int64_t grace_us = 0;     // after load: keep serving peers, let in-flight instances finish
   std::uint32_t concurrency = 64;  // kThroughput: instances in flight, split over the drivers
   double rate_per_s = 200;       // kContention: instances per second
+  double reference_rate_per_s = 50;  // kContention: uncontended instances per second at each non-driver (0: none)
   std::int64_t rtt_us = 100'000;  // ConsensusOptions::rtt_us
   bool rtt_adaptive = true;      // ConsensusOptions::rtt_adaptive
   std::int64_t retention_us = 1'000'000;

@@ -34,6 +34,7 @@ Status validate_consensus_options(const ConsensusOptions& o) {
   if (o.rtt_min_us <= 0 || o.rtt_min_us > o.rtt_us) {
     return invalid_argument("consensus rtt_min_us must be positive and at most rtt_us");
   }
+  if (!(o.origin_grace_rtts >= 0)) return invalid_argument("consensus origin_grace_rtts must not be negative");
   if (!(o.phase_timeout_rtts > 0) || !(o.backoff_min_rtts > 0) || !(o.takeover_timeout_rtts > 0) ||
       !(o.announce_delay_rtts > 0) || !(o.announce_interval_max_rtts >= o.announce_delay_rtts)) {
     return invalid_argument("consensus timeouts must be positive, and announce_interval_max >= announce_delay");
@@ -290,10 +291,13 @@ Effects ConsensusCore::finish() {
     }
   }
   dirty_.clear();
-  if (!effects_.persist.empty()) compact_due(/*all=*/true);  // same batch, same fsync: free
+  if (!effects_.persist.empty()) {  // same batch, same fsync: free
+    compact_due(/*all=*/true);
+    forget_due();
+  }
   std::int64_t wake = timers_.empty() ? kNoTimer : timers_.begin()->first;
   if (!compaction_queue_.empty()) wake = min_timer(wake, compaction_queue_.front().first);
-  if (!forget_queue_.empty()) wake = min_timer(wake, forget_queue_.front().first);
+  if (!forget_queue_.empty()) wake = min_timer(wake, forget_queue_.front().first + options_.compaction_delay_us);
   if (!deferred_self_.empty() || !deferred_spent_.empty()) wake = now_us_;  // the next call handles them: tick at once
   if (wake != kNoTimer) effects_.wake_at = instant_from_us(std::max(wake, now_us_));
   return std::exchange(effects_, Effects{});
@@ -323,7 +327,12 @@ Effects ConsensusCore::receive(const NodeId& from, std::span<const std::uint8_t>
 Effects ConsensusCore::tick(Instant now) {
   begin(now);
   compact_due(/*all=*/false);
-  forget_due();
+  // Erasing a forgotten job needs no write of its own either: it rides the
+  // next persist (finish()), or goes alone once it is compaction_delay_us
+  // late. (On a node deciding one instance at a time, one erase write per
+  // decision, each an fsync on the event loop, was half of all its writes,
+  // and the next Accept to arrive waited behind it.)
+  if (!forget_queue_.empty() && forget_queue_.front().first + options_.compaction_delay_us <= now_us_) forget_due();
   for (std::size_t fired = 0; fired < options_.timer_fires_per_tick_max; ++fired) {
     if (timers_.empty() || timers_.begin()->first > now_us_) break;
     const InstanceKey key = timers_.begin()->second;
@@ -357,6 +366,14 @@ Result<Effects> ConsensusCore::propose(const InstanceSpec& spec, const Value& va
       mark_proposer_dirty(*inst);  // ballot 0 is spent, with this value, before the Accept leaves
       ++counters_.fast_proposals;
       start_accept(*inst);
+    } else if (spec.origin != self_ && options_.origin_grace_rtts > 0 && inst->proposer.ballots_tried() == 0) {
+      // The origin's fast ballot first (ConsensusOptions::origin_grace_rtts):
+      // phase 1 starts when the timer fires, unless the decision came first.
+      inst->proposer.defer();
+      ++counters_.origin_graces;
+      const double grace = options_.origin_grace_rtts;
+      inst->proposer_due_us = std::max(now_us_ + jittered_us(grace, grace / 4), inst->yield_until_us);
+      rearm(*inst);
     } else {
       start_prepare(*inst);
     }
@@ -468,6 +485,14 @@ void ConsensusCore::on_accept(const NodeId& from, const Accept& m) {
   if (step.changed) mark_acceptor_dirty(*inst);
   if (step.reply == AcceptorStep::Reply::kAccepted) {
     send(from, Accepted{m.spec.key, m.ballot});
+    if (m.ballot.is_fast() && from == self_) {
+      // The origin's own accept of its fast ballot goes to every replica
+      // too, in the same flush as its Accept (after this call's write): a
+      // replica that accepts the Accept then holds a majority of three.
+      for (const NodeId& r : inst->spec.replicas) {
+        if (r != self_) send(r, Accepted{m.spec.key, m.ballot});
+      }
+    }
     yield_to(*inst, m.ballot);
   } else if (step.reply == AcceptorStep::Reply::kReject) {
     send(from, Reject{m.spec.key, m.ballot, step.promised});
@@ -478,6 +503,7 @@ void ConsensusCore::on_accept(const NodeId& from, const Accept& m) {
   if (inst->acceptor.accepted_value && !inst->proposer.active()) {
     inst->takeover_due_us = now_us_ + jittered_us(options_.takeover_timeout_rtts, options_.takeover_timeout_rtts);
   }
+  if (step.reply == AcceptorStep::Reply::kAccepted && m.ballot.is_fast()) learn_fast(*inst);
   rearm(*inst);
 }
 
@@ -512,7 +538,30 @@ void ConsensusCore::on_accepted(const NodeId& from, const Accepted& m) {
     sample_phase(*inst);
     const Value value = inst->proposer.value();
     decide(*inst, value, /*first_hand=*/true);
+    return;
   }
+  if (from != self_ && m.ballot == Ballot::fast(inst->spec.origin)) {
+    inst->fast_accepted.add(inst->spec.replicas, from);
+    learn_fast(*inst);
+  }
+}
+
+// A value is chosen once a majority accepted one ballot (Paxos): this
+// replica accepted the origin's fast ballot and enough other replicas said
+// they did too. Its own accept is durable before the event leaves (it is
+// this call's write or an earlier one's; effects apply in order), the
+// others' were before their Accepted left, and ballot 0 carries one value
+// (the origin's record). Only timing: the announcement comes anyway.
+void ConsensusCore::learn_fast(Instance& inst) {
+  if (inst.decided() || !inst.is_replica || !inst.acceptor.accepted_ballot ||
+      *inst.acceptor.accepted_ballot != Ballot::fast(inst.spec.origin)) {
+    return;
+  }
+  if (inst.fast_accepted.count() + 1 < majority(inst.spec.replicas.size())) return;
+  ++counters_.learned_fast;
+  // The origin announces, as when its proposer sees the majority (its
+  // proposer may have moved on from ballot 0); any other replica does not.
+  decide(inst, *inst.acceptor.accepted_value, /*first_hand=*/inst.spec.origin == self_);
 }
 
 void ConsensusCore::on_reject(const NodeId& from, const Reject& m) {

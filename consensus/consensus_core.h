@@ -76,6 +76,13 @@ struct ConsensusOptions {
   double backoff_min_rtts = 1.0;       // backoff is uniform in [m, 2m)·2^min(k-1, doublings)
   std::uint32_t backoff_doublings_max = 3;
   double takeover_timeout_rtts = 6.0;  // a replica holding an undecided accepted value proposes it after [t, 2t)
+  // A proposer other than the origin waits [g, 1.25g) before its first
+  // phase 1: the origin's fast ballot decides in one round trip and its
+  // announcement reaches every replica half a round trip later, so a duel
+  // it would have started (and the second phase pair that costs) mostly
+  // never happens. Only timing: an origin that is gone costs this much
+  // more. 0: phase 1 at once.
+  double origin_grace_rtts = 2.0;
   double announce_delay_rtts = 4.0;    // replicas that learned second-hand back the announcer up after this
   double announce_interval_max_rtts = 32.0;
   std::size_t instances_max = 1'000'000;
@@ -133,9 +140,11 @@ struct ConsensusCounters {
   std::uint64_t conflicting_chosen = 0;       // a Chosen that contradicts what we learned (never expected)
   std::uint64_t fast_proposals = 0;
   std::uint64_t prepares_started = 0;
+  std::uint64_t origin_graces = 0;            // non-origin proposals that first waited for the origin's fast ballot
   std::uint64_t retransmissions = 0;          // phases resent at the same ballot after a timeout
   std::uint64_t takeovers = 0;
   std::uint64_t decided = 0;                  // instances this core learned chosen
+  std::uint64_t learned_fast = 0;             // of those, learned from the fast ballot's Accepted, not an announcement
   std::uint64_t announcements = 0;
   std::uint64_t instances_forgotten = 0;
 };
@@ -168,7 +177,8 @@ class ConsensusCore : public Core {
   Effects tick(Instant now) override;
 
   // Proposes `value` for the instance. The origin's first proposal takes the
-  // fast path (ballot 0); anyone else starts phase 1. Retries until decided.
+  // fast path (ballot 0); anyone else starts phase 1, after letting the
+  // origin go first (ConsensusOptions::origin_grace_rtts). Retries until decided.
   // If the instance is decided already, the Effects carry the chosen event
   // again. Errors (nothing changes): invalid spec or value, this node is
   // neither a replica nor the origin, the instance runs with another spec,
@@ -218,6 +228,7 @@ class ConsensusCore : public Core {
   void start_prepare(Instance& inst);
   void start_accept(Instance& inst);
   void decide(Instance& inst, const Value& value, bool first_hand);
+  void learn_fast(Instance& inst);
   void announce(Instance& inst);
   void fire_timers(Instance& inst);
   void back_off(Instance& inst);

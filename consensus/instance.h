@@ -49,6 +49,11 @@ struct Instance {
   std::int64_t yield_until_us = kNoTimer;
   std::int64_t phase_started_us = kNoTimer;  // this node's current proposer phase began (RTT samples)
 
+  // Other replicas that told this one they accepted the origin's fast
+  // ballot: with this node's own accept of it, a majority decides here
+  // without waiting for the announcement (ConsensusCore::learn_fast).
+  VoteTally fast_accepted;
+
   bool decided() const { return learner.decided(); }
 };
 

@@ -84,6 +84,9 @@ class Proposer {
   bool rejected() const { return rejects_.count() > 0; }
 
   void back_off();
+  // Waits before the first phase 1 (the caller's timer ends it) without
+  // counting a lost ballot: a non-origin lets the origin's fast ballot go first.
+  void defer() { phase_ = Phase::kBackoff; }
   void stop() { phase_ = Phase::kIdle; }
 
  private:

@@ -129,34 +129,48 @@ Status CoreHost::flush(std::int64_t wall_us) {
 }
 
 Status CoreHost::inline_flush(std::int64_t wall_us) {
-  const bool wrote = !pending_ops_.empty();
-  if (wrote) {
-    WriteBatch batch;
-    batch.append(std::move(pending_ops_));
-    pending_ops_.clear();
-    pending_size_bytes_ = 0;
-    const Status s = storage_.write(batch, Durability::kSync);
-    if (!s.is_ok()) {
-      outbox_.clear();
-      events_.clear();
-      {
-        std::lock_guard lock(mutex_);
-        if (write_status_.is_ok()) write_status_ = s;  // sticky: every later flush fails too
-      }
-      return write_failed(s);
-    }
-    ++inline_writes_;
-  }
+  POLDER_RETURN_IF_ERROR(inline_persist());
   {
     std::lock_guard lock(mutex_);
     if (!write_status_.is_ok()) return write_failed(write_status_);
   }
+  const bool wrote = persisted_unsent_;
+  persisted_unsent_ = false;
   send_outbox(wrote, wall_us);
   return Status::ok();
 }
 
+// Pipelined: the synced write of an inline flush, on the calling thread.
+Status CoreHost::inline_persist() {
+  if (pending_ops_.empty()) return Status::ok();
+  WriteBatch batch;
+  batch.append(std::move(pending_ops_));
+  pending_ops_.clear();
+  pending_size_bytes_ = 0;
+  const Status s = storage_.write(batch, Durability::kSync);
+  if (!s.is_ok()) {
+    outbox_.clear();
+    events_.clear();
+    {
+      std::lock_guard lock(mutex_);
+      if (write_status_.is_ok()) write_status_ = s;  // sticky: every later flush fails too
+    }
+    return write_failed(s);
+  }
+  ++inline_writes_;
+  persisted_unsent_ = true;
+  return Status::ok();
+}
+
 Status CoreHost::persist() {
-  if (options_.pipelined || committer_.pending_batches() == 0) return Status::ok();
+  if (options_.pipelined) {
+    // Early only when flush() would write inline anyway: then the caller's
+    // other kAsync writes of the turn ride this fsync, as in synchronous
+    // mode. Otherwise the committer writes it at flush().
+    const bool inline_write = groups_.empty() && pending_ops_.size() <= options_.inline_ops_max;
+    return inline_write ? inline_persist() : Status::ok();
+  }
+  if (committer_.pending_batches() == 0) return Status::ok();
   Status s = committer_.flush();
   if (!s.is_ok()) {
     outbox_.clear();
@@ -180,8 +194,13 @@ Status CoreHost::write_failed(const Status& s) {
 }
 
 void CoreHost::seal() {
+  // What persist() wrote inline is durable already; its sends go with this
+  // group, after the group's own write if it has one.
+  const bool persisted = persisted_unsent_;
+  persisted_unsent_ = false;
   if (pending_ops_.empty() && outbox_.empty() && events_.empty()) return;
   Group group;
+  group.wrote = persisted;
   if (!pending_ops_.empty()) {
     WriteJob job{++last_write_seq_, std::move(pending_ops_)};
     pending_ops_.clear();

@@ -107,9 +107,12 @@ class CoreHost {
   // Pipelined: seals the turn's effects into a group for the committer and
   // completes what is durable already; it does not wait for the disk.
   Status flush(std::int64_t wall_us);
-  // Synchronous mode only: step 1 of flush() alone (the synced write); the
-  // next flush() sends and emits. Lets the daemon put other writes of the
-  // turn under the same fsync. Pipelined: nothing (the committer writes).
+  // Step 1 of flush() alone (the synced write); the next flush() sends and
+  // emits. Lets the daemon put other (kAsync) writes of the turn under the
+  // same fsync. Pipelined: writes now, on the calling thread, only when
+  // flush() would write inline (nothing in flight, at most inline_ops_max
+  // ops); otherwise nothing, and the committer writes at flush() — the
+  // caller must then make its own writes durable (Storage::sync()).
   Status persist();
   // Numbers outgoing envelopes from `counter` (shared by every sender of
   // this node, so peers' replay windows see one increasing sequence).
@@ -158,6 +161,7 @@ class CoreHost {
   void send_one(const NodeId& to, Bytes bytes, std::int64_t wall_us);
   Status sync_flush(std::int64_t wall_us);
   Status inline_flush(std::int64_t wall_us);
+  Status inline_persist();
   Status write_failed(const Status& s);
   void committer_main();
 
@@ -177,7 +181,7 @@ class CoreHost {
   bool ticked_once_ = false;
   std::uint64_t next_message_id_ = 1;
   std::uint64_t* shared_message_ids_ = nullptr;  // the daemon's one peer sequence (node/replay_window.h)
-  bool persisted_unsent_ = false;                // persist() wrote; the next flush sends after a write
+  bool persisted_unsent_ = false;                // persist() wrote; the next flush or seal sends after a write
   std::uint64_t messages_sent_ = 0;
   std::uint64_t messages_bundled_ = 0;
   bool kill_after_persist_ = false;

@@ -237,10 +237,18 @@ Status Daemon::start_consensus() {
   auto core = consensus::ConsensusCore::create(id(), options, *durable, clock_->wall_us() ^ 0x51ed270b27a1c5e3ULL);
   if (!core) return Status(core.status().code(), "consensus: " + core.status().message());
   consensus_ = core->get();
+  // Pipelined group commit and one envelope per peer per flush, as measured
+  // by bench/consensus_cluster (docs/benchmarks.md); turn() keeps the job
+  // records' durability ahead of what depends on them.
+  CoreHostOptions host_options;
+  host_options.pipelined = true;
+  host_options.bundle = [](std::span<const Bytes> messages) { return consensus::encode_batch(messages); };
+  host_options.bundle_messages_max = consensus::kBatchMessagesMax;
+  host_options.bundle_bytes_max = std::min<std::size_t>(consensus::kBatchBytesMax, config_.max_message_bytes / 2);
   consensus_host_ = std::make_unique<CoreHost>(
       "consensus", std::move(*core), id(), *storage_, *transport_, codec_,
       [](Bytes b) { return Payload(ConsensusPayload{std::move(b)}); },
-      [this](const CoreEvent& e) { on_consensus_event(e); });
+      [this](const CoreEvent& e) { on_consensus_event(e); }, std::move(host_options));
   consensus_host_->use_message_ids(&peer_message_id_);
   if (!durable->empty()) spdlog::info("consensus: restored {} acceptor record(s)", durable->size());
   return Status::ok();
@@ -517,6 +525,9 @@ std::string Daemon::jobs_json() const {
 Status Daemon::turn(Instant now) {
   // Numbers of what this node sends never fall behind its clock (node/replay_window.h).
   peer_message_id_ = std::max(peer_message_id_, static_cast<std::uint64_t>(std::max<std::int64_t>(clock_->wall_us(), 0)));
+  // Consensus groups made durable since the last turn leave now; their
+  // chosen events change job records that this turn's job write carries.
+  POLDER_RETURN_IF_ERROR(consensus_host_->complete(clock_->wall_us()));
   gossip_host_->deliver_loopback(now);
   gossip_host_->tick_if_due(now);
   consensus_host_->deliver_loopback(now);
@@ -528,11 +539,14 @@ Status Daemon::turn(Instant now) {
   publish_own_record(now);
   publish_snapshot(now);
   POLDER_RETURN_IF_ERROR(gossip_host_->flush(clock_->wall_us()));
-  // One fsync for the job records and the acceptor state of this turn: the
-  // records go to the write-ahead log unsynced, the consensus core's synced
-  // write makes both durable (Storage::sync() when it had nothing). Then the
-  // job messages (a proposal's job reaches the replicas before its votes
-  // are asked), then consensus's, then what its chosen events changed. A
+  // The job records of this turn are durable before anything that depends
+  // on them leaves: they go to the write-ahead log unsynced, and the
+  // consensus host's synced write makes both durable when it writes inline
+  // (nothing in flight: one fsync, as before); when its write goes to the
+  // committer thread, Storage::sync() makes the records durable here. Then
+  // the job messages (a proposal's job reaches the replicas before its
+  // votes are asked), then consensus's (pipelined: once their own write is
+  // durable, in a later complete()), then what its chosen events changed. A
   // failed job write is logged and retried by JobManager, not fatal; a
   // failed sync stops the node, as a failed acceptor write does.
   Status jobs_written = jobs_->write(Durability::kAsync);
@@ -553,7 +567,8 @@ Status Daemon::run(const std::atomic<bool>& stop) {
       auto until = std::chrono::duration_cast<std::chrono::milliseconds>(*wake - clock_->now());
       timeout = std::clamp(until, std::chrono::milliseconds(0), timeout);
     }
-    for (const auto& in : transport_->poll(timeout, kMaxMessagesPerPoll)) handle(in);
+    // A consensus write finishing wakes the poll: its replies leave now.
+    for (const auto& in : transport_->poll(timeout, kMaxMessagesPerPoll, consensus_host_->completion_fd())) handle(in);
     failure = turn(clock_->now());
   }
   if (!failure.is_ok()) {
@@ -563,9 +578,16 @@ Status Daemon::run(const std::atomic<bool>& stop) {
     auto leave_until = clock_->now() + kLeaveGrace;
     gossip_host_->apply(gossip_->leave(clock_->now()));
     while (clock_->now() < leave_until) {
-      for (const auto& in : transport_->poll(20ms, kMaxMessagesPerPoll)) handle(in);
+      for (const auto& in : transport_->poll(20ms, kMaxMessagesPerPoll, consensus_host_->completion_fd())) handle(in);
       if (Status s = turn(clock_->now()); !s.is_ok()) break;
     }
+  }
+  // Every acceptor write queued is durable (or failed) and the committer
+  // idle before storage closes; what the last writes decided is stored.
+  if (Status s = consensus_host_->drain(clock_->wall_us()); !s.is_ok()) {
+    if (failure.is_ok()) spdlog::error("consensus writes at shutdown: {}", s.to_string());
+  } else if (failure.is_ok() && jobs_->has_pending_output()) {
+    (void)jobs_->flush(clock_->now(), clock_->wall_us());
   }
   if (http_) http_->stop();
   if (failure.is_ok()) {

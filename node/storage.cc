@@ -433,18 +433,35 @@ Status Storage::write_ops(std::span<const PersistOp> ops, Durability durability)
   }
   rocksdb::WriteOptions options;
   options.sync = durability == Durability::kSync;
+  // A synced write makes durable every kAsync write that returned before it
+  // began (one log), on whichever thread it ran: read the count first.
+  const std::uint64_t async_before = async_writes_.load(std::memory_order_acquire);
   Status written = from_rocksdb(db_->Write(options, &batch),
                                 "writing " + std::to_string(ops.size()) + " records to storage at " + dir_);
-  if (written.is_ok()) unsynced_ = !options.sync && (unsynced_ || !ops.empty());
+  if (written.is_ok()) {
+    if (options.sync) {
+      note_synced(async_before);
+    } else {
+      async_writes_.fetch_add(1, std::memory_order_acq_rel);
+    }
+  }
   return written;
+}
+
+void Storage::note_synced(std::uint64_t async_writes) {
+  std::uint64_t seen = synced_async_writes_.load(std::memory_order_acquire);
+  while (seen < async_writes &&
+         !synced_async_writes_.compare_exchange_weak(seen, async_writes, std::memory_order_acq_rel)) {
+  }
 }
 
 Status Storage::sync() {
   return guarded("syncing storage at " + dir_, [&]() -> Status {
     POLDER_RETURN_IF_ERROR(check_open());
-    if (!unsynced_) return Status::ok();
+    const std::uint64_t async_before = async_writes_.load(std::memory_order_acquire);
+    if (synced_async_writes_.load(std::memory_order_acquire) >= async_before) return Status::ok();
     POLDER_RETURN_IF_ERROR(from_rocksdb(db_->SyncWAL(), "syncing the write-ahead log of storage at " + dir_));
-    unsynced_ = false;
+    note_synced(async_before);
     return Status::ok();
   });
 }

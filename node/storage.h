@@ -28,12 +28,14 @@
 //
 // Thread-safety. After open() returns, get/put/erase/write/apply/scan/
 // load_all may be called from any number of threads at once (RocksDB's DB is
-// thread-safe and Storage keeps no other mutable state). close() and the
+// thread-safe and Storage keeps no other mutable state but two atomic
+// counters of unsynced writes, see sync()). close() and the
 // destructor need exclusive access. WriteBatch and GroupCommitter are not
 // thread-safe: each belongs to one thread (the event loop).
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -170,6 +172,7 @@ class Storage {
   Status validate_op(const PersistOp& op) const;
   Status validate_key(Column column, std::string_view key) const;
   Status write_ops(std::span<const PersistOp> ops, Durability durability);
+  void note_synced(std::uint64_t async_writes);  // a synced write or sync() covered this many kAsync writes
   Status check_open() const;
   rocksdb::ColumnFamilyHandle* handle(Column column) const;
 
@@ -177,7 +180,12 @@ class Storage {
   StorageOptions options_;
   // Declared before the handles: the handles must be destroyed first.
   std::unique_ptr<rocksdb::DB> db_;
-  bool unsynced_ = false;  // a kAsync write since the last synced one
+  // kAsync writes done, and how many of them a later synced write or
+  // sync() covered. Counters, not one flag: a pipelined CoreHost writes
+  // synced on its committer thread while the loop writes kAsync, and a
+  // synced write covers only the kAsync writes that returned before it began.
+  std::atomic<std::uint64_t> async_writes_{0};
+  std::atomic<std::uint64_t> synced_async_writes_{0};
   std::array<std::unique_ptr<rocksdb::ColumnFamilyHandle>, kColumnCount> handles_;
   // Column families on disk that this version does not use, kept open
   // because RocksDB requires every family to be opened.

@@ -224,6 +224,37 @@ TEST(ConsensusCore, DecisionCompactsToOneRecord) {
   }
 }
 
+// The origin's fast Accept travels with its own Accepted: a replica that
+// accepts it holds two accepts of three and learns the value at once,
+// without the origin's announcement (half a round trip and the origin's
+// next write later).
+TEST(ConsensusCore, ReplicaLearnsTheFastBallotWithoutWaitingForTheAnnouncement) {
+  Harness h({n1, n2, n3});
+  const InstanceSpec spec = spec_of(22, 0, {n1, n2, n3}, n1);
+  h.propose(n1, spec, kRun3);
+  h.deliver([](const Envelope& e) { return e.from == n1 && e.to == n2; }, 1);
+  EXPECT_EQ(h.chosen_at(n2, spec.key), kRun3);
+  EXPECT_EQ(h.core(n2).counters().learned_fast, 1U);
+  EXPECT_FALSE(h.chosen_at(n1, spec.key)) << "n2's Accepted has not reached the origin yet";
+  h.deliver();
+  EXPECT_EQ(h.chosen_at(n1, spec.key), kRun3);
+  EXPECT_EQ(h.chosen_at(n3, spec.key), kRun3);
+}
+
+// A replica that refused the fast ballot (it promised higher) holds no
+// accept of it: the origin's Accepted alone is one vote, and it waits.
+TEST(ConsensusCore, ReplicaThatRefusedTheFastBallotDoesNotLearnFromItsAccepted) {
+  Harness h({n1, n2, n3});
+  const InstanceSpec spec = spec_of(23, 0, {n1, n2, n3}, n1);
+  h.propose(n3, spec, kRun5);  // Prepare(1, n3) to n1 and n2
+  h.deliver([](const Envelope& e) { return e.from == n3 && e.to == n2; }, 1);
+  h.inflight().clear();        // n2 promised (1, n3); nothing else arrives
+  h.propose(n1, spec, kRun3);
+  h.deliver([](const Envelope& e) { return e.from == n1 && e.to == n2; }, 1);
+  EXPECT_FALSE(h.chosen_at(n2, spec.key));
+  EXPECT_EQ(h.core(n2).counters().learned_fast, 0U);
+}
+
 TEST(ConsensusCore, CompactionRidesOnTheNextWriteWithoutWaiting) {
   Harness h({n1, n2, n3});
   const InstanceSpec first = spec_of(20, 0, {n1, n2, n3}, n1);
@@ -239,7 +270,7 @@ TEST(ConsensusCore, CompactionRidesOnTheNextWriteWithoutWaiting) {
   for (auto& m : h.inflight()) {
     if (m.to == n2) to_n2.push_back(m);
   }
-  ASSERT_EQ(to_n2.size(), 1U);
+  ASSERT_EQ(to_n2.size(), 2U) << "the Accept, then the origin's own Accepted";
   Effects at_n2 = h.core(n2).receive(n1, to_n2[0].bytes, instant_from_us(h.now_us()));
   bool decision = false, accept = false;
   for (const PersistOp& op : at_n2.persist) {
@@ -479,7 +510,7 @@ TEST(ConsensusCore, ProposingADecidedInstanceRepeatsTheEvent) {
 }
 
 TEST(ConsensusCore, ForgetErasesInstancesAfterRetention) {
-  ConsensusOptions options;
+  ConsensusOptions options = testing::phase_one_at_once();
   options.retention_us = 5'000'000;
   Harness h({n1, n2, n3, n4, n5}, options);
   h.propose(n4, kSpec, kRun5);
@@ -489,10 +520,37 @@ TEST(ConsensusCore, ForgetErasesInstancesAfterRetention) {
   h.advance_us(options.retention_us - 1);
   h.tick_all();
   EXPECT_TRUE(h.core(n1).instance(kSpec.key));
+  // Due now, but the erase waits for a write that happens anyway ...
   h.advance_us(1);
+  h.tick_all();
+  EXPECT_TRUE(h.core(n1).instance(kSpec.key));
+  // ... or goes alone once it is compaction_delay_us late.
+  h.advance_us(options.compaction_delay_us);
   h.tick_all();
   EXPECT_FALSE(h.core(n1).instance(kSpec.key));
   EXPECT_TRUE(h.disk(n1).empty());
+}
+
+TEST(ConsensusCore, ForgottenJobsEraseRidesTheNextWrite) {
+  ConsensusOptions options = testing::phase_one_at_once();
+  options.retention_us = 5'000'000;
+  Harness h({n1, n2, n3, n4, n5}, options);
+  h.propose(n4, kSpec, kRun5);
+  h.deliver();
+  h.tick_all();
+  h.apply(n1, h.core(n1).forget(kSpec.key.job, instant_from_us(h.now_us())));
+  h.advance_us(options.retention_us);
+  // Another instance's Accept makes n1 write: the erase goes in that batch.
+  const InstanceSpec other = spec_of(30, 0, {n1, n2, n3}, n2);
+  h.propose(n2, other, kRun3);
+  h.deliver();
+  EXPECT_FALSE(h.core(n1).instance(kSpec.key));
+  for (const auto& [key, bytes] : h.disk(n1)) {
+    auto parsed = parse_record_key(key.second);
+    ASSERT_TRUE(parsed);
+    EXPECT_NE(parsed->second.job, kSpec.key.job) << "a forgotten job's record is left";
+  }
+  EXPECT_EQ(h.chosen_at(n1, other.key), kRun3);
 }
 
 TEST(ConsensusCore, ExecutorLearnsDespiteLostAnnouncement) {
@@ -560,6 +618,55 @@ TEST(ConsensusCore, TimeoutUnitLearnsFromCompletedPhases) {
   }
   EXPECT_GE(h.core(n1).rtt_unit_us(), 1'500);
   EXPECT_LT(h.core(n1).rtt_unit_us(), 3'000) << "the unit follows the measured phase, not the 10 ms default";
+}
+
+// Two proposers at once: the one that is not the origin lets the origin's
+// fast ballot go first, learns its value from the announcement, and never
+// spends a ballot (no duel, one round trip for both).
+TEST(ConsensusCore, NonOriginLetsTheOriginsFastBallotGoFirstAndLearnsItsValue) {
+  Harness h({n1, n2, n3}, ConsensusOptions{});
+  const InstanceSpec spec = spec_of(11, 0, {n1, n2, n3}, n1);
+  h.propose(n2, spec, kRun3);
+  EXPECT_TRUE(decoded<Prepare>(h.inflight()).empty()) << "no Prepare during the origin's grace";
+  EXPECT_EQ(h.core(n2).counters().origin_graces, 1U);
+  h.propose(n1, spec, kRun5);
+  h.deliver();
+  EXPECT_EQ(h.chosen_at(n1, spec.key), kRun5);
+  EXPECT_EQ(h.chosen_at(n2, spec.key), kRun5);
+  // The grace ends with the instance decided: nothing more is sent.
+  h.advance_us(3 * h.core(n2).options().rtt_us);
+  h.tick_all();
+  EXPECT_TRUE(decoded<Prepare>(h.inflight()).empty());
+  EXPECT_EQ(h.core(n2).instance(spec.key)->proposer.ballots_tried(), 0U);
+  EXPECT_EQ(h.core(n2).counters().prepares_started, 0U);
+}
+
+// An origin that never proposes (or is gone) costs the other proposer the
+// grace, [2, 2.5) units, and then phase 1 decides its value.
+TEST(ConsensusCore, NonOriginStartsPhaseOneWhenTheOriginStaysSilent) {
+  Harness h({n1, n2, n3}, ConsensusOptions{});
+  const InstanceSpec spec = spec_of(12, 0, {n1, n2, n3}, n1);
+  h.propose(n2, spec, kRun3);
+  const std::int64_t unit = h.core(n2).rtt_unit_us();
+  h.advance_us(2 * unit - 1);
+  h.tick_all();
+  EXPECT_TRUE(decoded<Prepare>(h.inflight()).empty()) << "still within the grace";
+  h.advance_us(unit / 2 + 1);
+  h.tick_all();
+  EXPECT_EQ(decoded<Prepare>(h.inflight()).size(), 2U) << "phase 1 once the grace is over";
+  h.deliver();
+  h.tick_all();
+  h.deliver();
+  EXPECT_EQ(h.chosen_at(n2, spec.key), kRun3);
+  EXPECT_EQ(h.chosen_at(n1, spec.key), kRun3);
+}
+
+TEST(ConsensusOptions, OriginGraceMustNotBeNegative) {
+  ConsensusOptions o;
+  o.origin_grace_rtts = -1;
+  EXPECT_FALSE(validate_consensus_options(o).is_ok());
+  o.origin_grace_rtts = 0;
+  EXPECT_TRUE(validate_consensus_options(o).is_ok());
 }
 
 TEST(ConsensusCore, LowerProposerYieldsToAHigherBallotAndLearnsItsValue) {

@@ -35,9 +35,17 @@ struct Envelope {
   Bytes bytes;
 };
 
+// The options the hand-driven tests use: a non-origin's propose() sends
+// its Prepares in that call (origin_grace_rtts 0), so a test of phase 1
+// needs no timer; tests of the grace itself turn it on.
+inline ConsensusOptions phase_one_at_once(ConsensusOptions options = {}) {
+  options.origin_grace_rtts = 0;
+  return options;
+}
+
 class Harness {
  public:
-  explicit Harness(std::vector<NodeId> nodes, ConsensusOptions options = {}) : options_(options) {
+  explicit Harness(std::vector<NodeId> nodes, ConsensusOptions options = phase_one_at_once()) : options_(options) {
     for (const NodeId& n : nodes) start(n);
   }
 

@@ -193,6 +193,53 @@ TEST_F(CoreHostTest, PipelinedFlushSendsOnlyOnceTheWriteIsDurable) {
   EXPECT_EQ(host_core_->writes(), 1u);
 }
 
+// The daemon's turn in pipelined mode: with nothing in flight, persist()
+// writes on the loop thread, so the job records written kAsync before it
+// ride the same fsync and Storage::sync() has nothing left to do; the
+// replies still wait for flush().
+TEST_F(CoreHostTest, PipelinedPersistWritesInlineWhenNothingIsInFlight) {
+  auto disk = std::make_shared<DiskFullSwitch>();
+  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(std::make_shared<FaultFileSystem>(disk));
+  StorageOptions options;
+  options.env = env.get();
+  CoreHostOptions o;
+  o.pipelined = true;
+  start(options, o);
+  ASSERT_TRUE(storage_->put(Column::kJobs, "j1", Bytes{1}, Durability::kAsync).is_ok());
+  host_core_->deliver(peer_.id(), Bytes{5}, Instant{});
+  const int before = disk->syncs();
+  ASSERT_TRUE(host_core_->persist().is_ok());
+  EXPECT_GT(disk->syncs(), before);
+  EXPECT_EQ(**storage_->get(Column::kAcceptor, "last"), (Bytes{5}));
+  const int after_persist = disk->syncs();
+  ASSERT_TRUE(storage_->sync().is_ok());
+  EXPECT_EQ(disk->syncs(), after_persist) << "the job record rode the consensus write";
+  EXPECT_EQ(host_core_->groups_in_flight(), 0u);
+  EXPECT_TRUE(events_.empty()) << "nothing is raised before flush()";
+  ASSERT_TRUE(host_core_->flush(0).is_ok());
+  EXPECT_EQ(disk->syncs(), after_persist) << "flush() does not write again";
+  ASSERT_EQ(events_.size(), 1u);
+  auto got = peer_payloads(3s, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0], (Bytes{5}));
+  host_core_.reset();
+  storage_.reset();
+}
+
+// With a write bigger than inline_ops_max (here: any), persist() leaves it
+// to the committer, and the caller's own kAsync writes need Storage::sync().
+TEST_F(CoreHostTest, PipelinedPersistLeavesLargeWritesToTheCommitter) {
+  start({}, pipelined());
+  host_core_->deliver(peer_.id(), Bytes{6}, Instant{});
+  ASSERT_TRUE(host_core_->persist().is_ok());
+  EXPECT_FALSE(storage_->get(Column::kAcceptor, "last")->has_value());
+  ASSERT_TRUE(host_core_->flush(0).is_ok());
+  ASSERT_TRUE(host_core_->drain(0).is_ok());
+  EXPECT_EQ(**storage_->get(Column::kAcceptor, "last"), (Bytes{6}));
+  ASSERT_EQ(events_.size(), 1u);
+  EXPECT_EQ(host_core_->writes(), 1u);
+}
+
 TEST_F(CoreHostTest, PipelinedGroupsLeaveInFlushOrderEvenWithoutWrites) {
   start({}, pipelined());
   host_core_->deliver(peer_.id(), Bytes{1}, Instant{});
