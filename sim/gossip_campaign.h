@@ -32,7 +32,17 @@ struct GossipCampaignOptions {
   std::size_t envelope_overhead_bytes = 100;  // per message: envelope, ZMTP, CurveZMQ
   std::string profile = "wan";      // "wan" or "lan"
   bool check_invariants = false;    // O(n) per event: small runs only
+  // Simulator threads, one partition of regions each (ParallelSimulator);
+  // 0: 1 below kParallelNodesMin nodes, else min(cores, 2). The result is
+  // the same for any value: it changes only the wall time.
+  std::uint32_t threads = 0;
 };
+
+inline constexpr std::uint32_t kParallelNodesMin = 2000;
+inline constexpr std::uint32_t kThreadsMax = 8;  // one region per thread at most
+
+// The number of simulator threads a run with `options` uses.
+std::uint32_t campaign_threads(const GossipCampaignOptions& options);
 
 Status validate_gossip_campaign_options(const GossipCampaignOptions& options);
 

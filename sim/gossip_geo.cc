@@ -65,6 +65,20 @@ const std::string& Geography::region_of(std::uint32_t node) const {
   return names[sites_[site_of_[node]].region];
 }
 
+std::uint32_t Geography::region_count() { return static_cast<std::uint32_t>(kRegionCount); }
+
+std::int64_t Geography::latency_us_min_between(std::uint32_t a, std::uint32_t b) const {
+  assert(a != b && a < kRegionCount && b < kRegionCount);
+  // link() with the smallest RTT two nodes of these regions can have (no
+  // access distance): base latency one_way - jitter/2, and the jitter draw
+  // only adds. A slow receiver's base is the whole one_way. A few us of
+  // slack for the integer rounding in link(), which can take back a us or
+  // two as the access distance grows.
+  const double one_way_us = region_rtt_ms_[a][b] * 500.0;
+  const auto jitter_us = static_cast<std::int64_t>(one_way_us * options_.jitter_fraction) + 10;
+  return std::max<std::int64_t>(0, static_cast<std::int64_t>(one_way_us) - jitter_us / 2 - 5);
+}
+
 double Geography::rtt_ms(std::uint32_t a, std::uint32_t b) const {
   const Site& sa = sites_[site_of_[a]];
   const Site& sb = sites_[site_of_[b]];
