@@ -50,6 +50,7 @@ class Geography {
     std::uint32_t region;
     double x_km;  // offset from the region's centre
     double y_km;
+    double centre_km;  // hypot(x, y): computed once, rtt_ms() runs for every message sent
   };
 
   GeoOptions options_;

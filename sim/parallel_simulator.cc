@@ -20,7 +20,7 @@ std::uint64_t hash_string(const std::string& s) {
 // Spins this many times on a hand-off before sleeping on the futex: a
 // window is milliseconds of work, so the other side is usually close, but
 // on a loaded machine spinning longer only steals its core.
-constexpr int kSpinsBeforeWait = 4000;
+constexpr int kSpinsBeforeWait = 1000;
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -81,7 +81,7 @@ Status ParallelSimulator::add_node(const NodeId& id, std::uint32_t partition) {
   node.rng = Rng(mix64(node.seed_base ^ 0x6e6574776f726b00ULL));  // "network"
   node_ids_.push_back(id);
   insert_index(id, index);
-  start_core(partition, index, now_us_);
+  parts_[partition]->to_start.emplace_back(index, now_us_);
   return Status::ok();
 }
 
@@ -228,6 +228,9 @@ Status ParallelSimulator::run_until(Instant deadline) {
   // so the host's calls (act, crash_at) see every queue complete.
   if (count > 1) {
     for (std::uint32_t p = 0; p < count; ++p) drain_inbox(p, window_ & 1);
+    for (const auto& part : parts_) {
+      for (auto& box : part->outbox[window_ & 1]) box.clear();
+    }
   }
   for (const auto& part : parts_) part->queue.advance_to(deadline_us);
   now_us_ = deadline_us;
@@ -269,7 +272,10 @@ void ParallelSimulator::worker(std::uint32_t p) {
 
 void ParallelSimulator::run_window(std::uint32_t p, std::int64_t end_us, std::uint64_t window) {
   Partition& part = *parts_[p];
+  for (auto& box : part.outbox[window & 1]) box.clear();  // copied out in the previous window (or by the host)
   if (window > 0) drain_inbox(p, (window - 1) & 1);
+  for (const auto& [index, at_us] : part.to_start) start_core(p, index, at_us);  // in index order
+  part.to_start.clear();
   // Bounded: the queue is finite below end_us, and events_per_instant_max
   // catches a core that keeps scheduling work at the same instant.
   while (!part.queue.empty() && part.queue.next_time_us() < end_us) {
@@ -289,11 +295,30 @@ void ParallelSimulator::run_window(std::uint32_t p, std::int64_t end_us, std::ui
   }
 }
 
+// Copies (does not take) what other partitions sent to `p`: their senders
+// clear the boxes later. Bytes in p's own box were never put there.
 void ParallelSimulator::drain_inbox(std::uint32_t p, std::uint32_t parity) {
   for (std::uint32_t src = 0; src < options_.partitions; ++src) {  // bounded by partitions
-    std::vector<Crossing>& box = parts_[src]->outbox[parity][p];
-    for (Crossing& c : box) accept(p, std::move(c));
-    box.clear();
+    for (const Crossing& c : parts_[src]->outbox[parity][p]) accept_copy(p, c);
+  }
+}
+
+void ParallelSimulator::accept_copy(std::uint32_t p, const Crossing& crossing) {
+  Partition& part = *parts_[p];
+  const std::uint32_t payload = part.slab.store_copy(crossing.bytes, crossing.hash, crossing.duplicate ? 2 : 1);
+  if (payload == PayloadSlab::kNoSlot) {
+    ++part.counters.dropped_overflow;
+    ++part.counters.messages_dropped;
+    return;
+  }
+  Event first = crossing.deliver;
+  first.payload = payload;
+  part.queue.push_keyed(first);
+  if (crossing.duplicate) {
+    Event second = first;
+    second.time_us = crossing.duplicate_time_us;
+    second.seq = crossing.duplicate_key;
+    part.queue.push_keyed(second);
   }
 }
 
@@ -483,6 +508,7 @@ void ParallelSimulator::send_all(std::uint32_t p, std::uint32_t from, std::vecto
                    static_cast<long long>(options_.lookahead_us));
       std::abort();
     }
+    c.hash = hash_bytes(c.bytes);
     part.outbox[window_ & 1][dest].push_back(std::move(c));
   }
 }

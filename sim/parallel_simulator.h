@@ -87,9 +87,11 @@ class ParallelSimulator {
   ParallelSimulator(const ParallelSimulator&) = delete;
   ParallelSimulator& operator=(const ParallelSimulator&) = delete;
 
-  // Adds a node to `partition`, creates its core and ticks it at now().
-  // The factory runs on the host thread here, on the partition's thread
-  // for a restart.
+  // Adds a node to `partition`; its core is created and ticked at now()
+  // when the next run_until() starts, on the partition's thread (10,000
+  // cores' member tables are gigabytes to allocate and clear: that is done
+  // by every thread at once). The factory always runs on the partition's
+  // thread, concurrently with other partitions' calls.
   Status add_node(const NodeId& id, std::uint32_t partition);
 
   Status crash_at(const NodeId& id, Instant at);
@@ -139,7 +141,8 @@ class ParallelSimulator {
   // A message to a node of another partition, waiting for the window's end.
   struct Crossing {
     Event deliver;
-    Bytes bytes;
+    Bytes bytes;  // owned (and freed) by the sending partition; the receiver copies them
+    std::uint64_t hash = 0;  // of bytes, computed by the sender while they are in its cache
     bool duplicate = false;
     std::int64_t duplicate_time_us = 0;
     std::uint64_t duplicate_key = 0;
@@ -153,8 +156,11 @@ class ParallelSimulator {
     std::int64_t instant_us = -1;
     std::uint64_t events_at_instant = 0;
     // outbox[parity][destination partition]: written by this partition in
-    // windows of that parity, drained by the destination in the next one.
+    // windows of that parity, copied out by the destination at the start
+    // of the next one, cleared by this partition at the start of the one
+    // after (so every buffer is freed by the thread that allocated it).
     std::vector<Crossing> outbox[2][ParallelSimOptions::kPartitionsMax];
+    std::vector<std::pair<std::uint32_t, std::int64_t>> to_start;  // (node, at_us) added since the last run
     explicit Partition(std::uint32_t slab_max) : slab(slab_max) {}
   };
 
@@ -164,7 +170,8 @@ class ParallelSimulator {
   }
   void run_window(std::uint32_t p, std::int64_t end_us, std::uint64_t window);
   void drain_inbox(std::uint32_t p, std::uint32_t parity);
-  void accept(std::uint32_t p, Crossing&& crossing);
+  void accept(std::uint32_t p, Crossing&& crossing);  // same partition, or the host: takes the bytes
+  void accept_copy(std::uint32_t p, const Crossing& crossing);  // from another partition's outbox
   void worker(std::uint32_t p);
   void start_workers();
   void stop_workers();
