@@ -36,6 +36,9 @@ struct GossipCampaignOptions {
   // 0: 1 below kParallelNodesMin nodes, else min(cores, 2). The result is
   // the same for any value: it changes only the wall time.
   std::uint32_t threads = 0;
+  // The simulated world is not destroyed at the end (its memory and threads
+  // stay until the process exits): only for a caller that exits right after.
+  bool leak_world_at_end = false;
 };
 
 inline constexpr std::uint32_t kParallelNodesMin = 2000;

@@ -48,6 +48,7 @@ void add_gossip_command(CLI::App& app, const std::optional<std::uint64_t>& seed,
       std::cerr << "polder-sim gossip: " << valid.to_string() << "\n";
       std::exit(2);
     }
+    options->leak_world_at_end = true;  // the process exits just below
     GossipCampaignResult result = run_gossip_campaign(*options);
     print(result.json, json);
     if (!result.ok) {
