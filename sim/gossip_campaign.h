@@ -6,7 +6,9 @@
 // rate, and measures what the issue asks for: time for an update to reach
 // 99.99% of live nodes, crash-to-everyone detection time, false deaths,
 // bandwidth per node, Vivaldi accuracy against the model's true RTTs, and
-// member table memory. Deterministic from its seed.
+// member table memory. Deterministic from its seed. Runs on
+// ParallelSimulator, one thread per group of regions (`threads`): the
+// output, but for wall_s, is the same for every thread count.
 #pragma once
 
 #include <cstdint>
