@@ -117,14 +117,30 @@ void MemberTable::reserve(std::size_t members) {
 }
 
 std::uint32_t MemberTable::find(const NodeId& id) const {
+  const std::uint64_t h = hash(id);
+  const std::uint32_t tag = tag_of(h);
   if (directory_) {
-    const std::uint32_t position = directory_->find(id);
-    if (position != MemberDirectory::kNone) return members_[position].in_use ? position : kNone;
+    // Directory member i, when in use, sits in slot i with its id in the
+    // same line as in_use: compare there, so an update about a member costs
+    // that line alone, not also the directory's 320 KB id list. The list
+    // is read only for a slot not in use (is the id that member's?).
+    const std::vector<std::uint64_t>& dir = directory_->index_;
+    const std::size_t dir_mask = dir.size() - 1;
+    for (std::size_t i = h & dir_mask;; i = (i + 1) & dir_mask) {  // bounded: load <= 1/2
+      const std::uint64_t entry = dir[i];
+      if (entry == kEmptyEntry) break;  // not a directory id
+      if (static_cast<std::uint32_t>(entry >> 32) != tag) continue;
+      const std::uint32_t position = slot_of(entry);
+      const Member& m = members_[position];
+      if (m.in_use) {
+        if (same_id(m.id, id)) return position;
+      } else if (same_id(directory_->ids_[position], id)) {
+        return kNone;
+      }
+    }
   }
   if (index_.empty()) return kNone;
   const std::size_t mask = index_.size() - 1;
-  const std::uint64_t h = hash(id);
-  const std::uint32_t tag = tag_of(h);
   for (std::size_t i = h & mask;; i = (i + 1) & mask) {  // bounded: load factor <= 3/4
     const std::uint64_t entry = index_[i];
     if (entry == kEmpty) return kNone;

@@ -36,6 +36,7 @@ class MemberDirectory {
   const NodeId& id(std::uint32_t position) const { return ids_[position]; }
 
  private:
+  friend class MemberTable;  // probes index_ itself, comparing ids in its own member lines
   std::vector<NodeId> ids_;
   std::vector<std::uint64_t> index_;  // (tag << 32 | position) or ~0; power of two, load <= 1/2
 };

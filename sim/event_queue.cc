@@ -52,9 +52,13 @@ Event EventQueue::heap_pop(std::vector<Event>& heap) {
 }
 
 void EventQueue::push(Event event) {
+  event.seq = seq_next_++;
+  push_keyed(event);
+}
+
+void EventQueue::push_keyed(const Event& event) {
   assert(event.time_us >= now_us_ && "event scheduled in the past");
   assert(size_ < capacity_max_ && "event queue bound exceeded");
-  event.seq = seq_next_++;
   ++size_;
   const std::int64_t bucket = bucket_of(event.time_us);
   if (bucket <= current_bucket_) {

@@ -72,6 +72,11 @@ class EventQueue {
 
   // Schedules `event`; its time must not be in the past.
   void push(Event event);
+  // Schedules `event` with the tie-break the caller put in `event.seq`
+  // instead of the insertion number (ParallelSimulator: a key that does not
+  // depend on which thread inserted first). Keys must be distinct; do not
+  // mix with push() in one queue.
+  void push_keyed(const Event& event);
 
   bool empty() const { return size_ == 0; }
   std::size_t size() const { return size_; }

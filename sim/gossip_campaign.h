@@ -6,7 +6,9 @@
 // rate, and measures what the issue asks for: time for an update to reach
 // 99.99% of live nodes, crash-to-everyone detection time, false deaths,
 // bandwidth per node, Vivaldi accuracy against the model's true RTTs, and
-// member table memory. Deterministic from its seed.
+// member table memory. Deterministic from its seed. Runs on
+// ParallelSimulator, one thread per group of regions (`threads`): the
+// output, but for wall_s, is the same for every thread count.
 #pragma once
 
 #include <cstdint>
@@ -32,7 +34,20 @@ struct GossipCampaignOptions {
   std::size_t envelope_overhead_bytes = 100;  // per message: envelope, ZMTP, CurveZMQ
   std::string profile = "wan";      // "wan" or "lan"
   bool check_invariants = false;    // O(n) per event: small runs only
+  // Simulator threads, one partition of regions each (ParallelSimulator);
+  // 0: 1 below kParallelNodesMin nodes, else min(cores, 2). The result is
+  // the same for any value: it changes only the wall time.
+  std::uint32_t threads = 0;
+  // The simulated world is not destroyed at the end (its memory and threads
+  // stay until the process exits): only for a caller that exits right after.
+  bool leak_world_at_end = false;
 };
+
+inline constexpr std::uint32_t kParallelNodesMin = 2000;
+inline constexpr std::uint32_t kThreadsMax = 8;  // one region per thread at most
+
+// The number of simulator threads a run with `options` uses.
+std::uint32_t campaign_threads(const GossipCampaignOptions& options);
 
 Status validate_gossip_campaign_options(const GossipCampaignOptions& options);
 

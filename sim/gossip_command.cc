@@ -36,6 +36,10 @@ void add_gossip_command(CLI::App& app, const std::optional<std::uint64_t>& seed,
       ->capture_default_str();
   cmd->add_option("--updates-per-s", options->updates_per_s, "Record updates published per second")->capture_default_str();
   cmd->add_option("--profile", options->profile, "Gossip parameters: wan or lan")->capture_default_str();
+  cmd->add_option("--threads", options->threads,
+                  "Simulator threads, one partition of regions each (0: 1 below " + std::to_string(kParallelNodesMin) +
+                      " nodes, else min(cores, 2)); the result does not depend on it")
+      ->capture_default_str();
   cmd->add_flag("--check-invariants", options->check_invariants, "Check every core's invariants after every event");
   cmd->callback([options, &seed, &json] {
     options->seed = seed ? *seed : (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
@@ -44,6 +48,7 @@ void add_gossip_command(CLI::App& app, const std::optional<std::uint64_t>& seed,
       std::cerr << "polder-sim gossip: " << valid.to_string() << "\n";
       std::exit(2);
     }
+    options->leak_world_at_end = true;  // the process exits just below
     GossipCampaignResult result = run_gossip_campaign(*options);
     print(result.json, json);
     if (!result.ok) {

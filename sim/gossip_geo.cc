@@ -39,7 +39,9 @@ Geography::Geography(const GeoOptions& options, std::uint64_t seed) : options_(o
   for (std::uint32_t s = 0; s < site_count; ++s) {
     const double angle = rng.unit() * 2 * M_PI;
     const double radius = std::sqrt(rng.unit()) * kSiteRadiusKm;
-    sites_.push_back({static_cast<std::uint32_t>(s % kRegionCount), radius * std::cos(angle), radius * std::sin(angle)});
+    const double x_km = radius * std::cos(angle);
+    const double y_km = radius * std::sin(angle);
+    sites_.push_back({static_cast<std::uint32_t>(s % kRegionCount), x_km, y_km, std::hypot(x_km, y_km)});
   }
   site_of_.resize(options.nodes);
   slow_.resize(options.nodes, false);
@@ -65,14 +67,29 @@ const std::string& Geography::region_of(std::uint32_t node) const {
   return names[sites_[site_of_[node]].region];
 }
 
+std::uint32_t Geography::region_count() { return static_cast<std::uint32_t>(kRegionCount); }
+
+std::int64_t Geography::latency_us_min_between(std::uint32_t a, std::uint32_t b) const {
+  assert(a != b && a < kRegionCount && b < kRegionCount);
+  // link() with the smallest RTT two nodes of these regions can have (no
+  // access distance): base latency one_way - jitter/2, and the jitter draw
+  // only adds. A slow receiver's base is the whole one_way. A few us of
+  // slack for the integer rounding in link(), which can take back a us or
+  // two as the access distance grows.
+  const double one_way_us = region_rtt_ms_[a][b] * 500.0;
+  const auto jitter_us = static_cast<std::int64_t>(one_way_us * options_.jitter_fraction) + 10;
+  return std::max<std::int64_t>(0, static_cast<std::int64_t>(one_way_us) - jitter_us / 2 - 5);
+}
+
 double Geography::rtt_ms(std::uint32_t a, std::uint32_t b) const {
   const Site& sa = sites_[site_of_[a]];
   const Site& sb = sites_[site_of_[b]];
   if (site_of_[a] == site_of_[b]) return a == b ? 0.0 : 0.2;
-  const double site_km = std::hypot(sa.x_km - sb.x_km, sa.y_km - sb.y_km);
-  if (sa.region == sb.region) return 1.0 + site_km / 50.0;  // ~2-13 ms, ~5 ms typical
-  const double access_ms = (std::hypot(sa.x_km, sa.y_km) + std::hypot(sb.x_km, sb.y_km)) / 100.0;
-  return region_rtt_ms_[sa.region][sb.region] + access_ms;
+  if (sa.region == sb.region) {
+    const double site_km = std::hypot(sa.x_km - sb.x_km, sa.y_km - sb.y_km);
+    return 1.0 + site_km / 50.0;  // ~2-13 ms, ~5 ms typical
+  }
+  return region_rtt_ms_[sa.region][sb.region] + (sa.centre_km + sb.centre_km) / 100.0;
 }
 
 LinkOptions Geography::link(std::uint32_t from, std::uint32_t to) const {

@@ -36,6 +36,12 @@ class Geography {
   LinkOptions link(std::uint32_t from, std::uint32_t to) const;
   bool is_slow(std::uint32_t node) const { return slow_[node]; }
   const std::string& region_of(std::uint32_t node) const;
+  std::uint32_t region_index_of(std::uint32_t node) const { return sites_[site_of_[node]].region; }
+  static std::uint32_t region_count();
+  // A lower bound on the one-way latency link() can give between a node of
+  // region `a` and one of region `b` (a != b), slow receivers included: the
+  // lookahead of a simulator partitioned by region.
+  std::int64_t latency_us_min_between(std::uint32_t a, std::uint32_t b) const;
   std::uint32_t site_of(std::uint32_t node) const { return site_of_[node]; }
   std::size_t site_count() const { return sites_.size(); }
 
@@ -44,6 +50,7 @@ class Geography {
     std::uint32_t region;
     double x_km;  // offset from the region's centre
     double y_km;
+    double centre_km;  // hypot(x, y): computed once, rtt_ms() runs for every message sent
   };
 
   GeoOptions options_;

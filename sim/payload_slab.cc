@@ -29,6 +29,27 @@ std::uint32_t PayloadSlab::store(Bytes&& bytes, std::uint32_t refs) {
   return id;
 }
 
+std::uint32_t PayloadSlab::store_copy(std::span<const std::uint8_t> bytes, std::uint64_t hash, std::uint32_t refs) {
+  assert(refs > 0);
+  if (in_use_ >= capacity_max_) return kNoSlot;
+  std::uint32_t id;
+  if (free_head_ != kNoSlot) {
+    id = free_head_;
+    free_head_ = slots_[id].next_free;
+  } else {
+    id = static_cast<std::uint32_t>(slots_.size());
+    slots_.emplace_back();
+  }
+  Slot& slot = slots_[id];
+  assert(slot.refs == 0 && "slot on the free list still referenced");
+  slot.bytes.assign(bytes.begin(), bytes.end());
+  slot.hash = hash;
+  slot.refs = refs;
+  slot.next_free = kNoSlot;
+  ++in_use_;
+  return id;
+}
+
 void PayloadSlab::release(std::uint32_t id) {
   assert(id < slots_.size());
   Slot& slot = slots_[id];

@@ -31,6 +31,11 @@ class PayloadSlab {
 
   // Takes `bytes` (moved from) with `refs` references; kNoSlot when full.
   std::uint32_t store(Bytes&& bytes, std::uint32_t refs);
+  // Copies `bytes`, whose content hash the caller computed, into a slot's
+  // own buffer (reusing its capacity: no allocation once slots have grown).
+  // For bytes owned by another thread, which keeps them and frees them
+  // itself, in its own malloc arena.
+  std::uint32_t store_copy(std::span<const std::uint8_t> bytes, std::uint64_t hash, std::uint32_t refs);
 
   std::span<const std::uint8_t> view(std::uint32_t id) const {
     assert(id < slots_.size() && slots_[id].refs > 0);

@@ -47,5 +47,54 @@ TEST(GossipCampaign, SameSeedSameRun) {
   EXPECT_EQ(a.json["events"], b.json["events"]);
 }
 
+// The campaign on ParallelSimulator: the JSON a run prints (all but its
+// wall time) is the same for 1, 2 and 3 threads and for two runs of one
+// thread count, and the parallel runs meet the small-federation targets.
+TEST(GossipCampaign, ThreadCountDoesNotChangeTheRun) {
+  GossipCampaignOptions o = small(11);
+  o.nodes = 160;  // 8 sites: every region has nodes
+  o.duration_s = 45;
+  o.check_invariants = false;
+  auto without_wall = [](GossipCampaignResult r) {
+    r.json.erase("wall_s");
+    return r.json.dump();
+  };
+  o.threads = 1;
+  const GossipCampaignResult one = run_gossip_campaign(o);
+  ASSERT_TRUE(one.ok) << one.error;
+  for (std::uint32_t threads : {2U, 2U, 3U}) {
+    o.threads = threads;
+    const GossipCampaignResult r = run_gossip_campaign(o);
+    ASSERT_TRUE(r.ok) << threads << " threads: " << r.error;
+    EXPECT_EQ(without_wall(r), without_wall(one)) << threads << " threads";
+    EXPECT_EQ(r.false_deaths, 0U);
+    EXPECT_EQ(r.undetected, 0U);
+    EXPECT_GE(r.converge_p9999_s, 0);
+    EXPECT_LE(r.converge_p9999_s, 2.0);
+    EXPECT_LE(r.detect_p99_s, 15.0);
+  }
+}
+
+TEST(GossipCampaign, FiveSeedsOnTwoThreadsConvergeDetectAndHaveNoFalseDeaths) {
+  for (std::uint64_t seed = 1; seed <= 5; ++seed) {
+    GossipCampaignOptions o = small(seed);
+    o.nodes = 120;
+    o.threads = 2;
+    const GossipCampaignResult r = run_gossip_campaign(o);
+    ASSERT_TRUE(r.ok) << "seed " << seed << ": " << r.error;
+    EXPECT_EQ(r.false_deaths, 0U) << "seed " << seed;
+    EXPECT_EQ(r.undetected, 0U) << "seed " << seed;
+    EXPECT_LE(r.updates_not_converged, 2U) << "seed " << seed;
+    EXPECT_LE(r.converge_p9999_s, 2.0) << "seed " << seed;
+    EXPECT_LE(r.detect_p99_s, 15.0) << "seed " << seed;
+  }
+}
+
+TEST(GossipCampaign, RejectsTooManyThreads) {
+  GossipCampaignOptions o = small(1);
+  o.threads = kThreadsMax + 1;
+  EXPECT_FALSE(validate_gossip_campaign_options(o).is_ok());
+}
+
 }  // namespace
 }  // namespace polder::sim
