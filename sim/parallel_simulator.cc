@@ -93,28 +93,10 @@ std::uint32_t ParallelSimulator::find_index(const NodeId& id) const {
   std::uint32_t hint = 0;
   std::memcpy(&hint, id.bytes().data() + 8, sizeof hint);
   if (hint < node_ids_.size() && node_ids_[hint] == id) return hint;
-  if (index_.empty()) return kNoIndex;
-  const std::size_t mask = index_.size() - 1;
-  for (std::size_t i = Id32Hash{}(id) & mask;; i = (i + 1) & mask) {  // bounded: load <= 1/2
-    const IndexEntry& e = index_[i];
-    if (e.index == kNoIndex) return kNoIndex;
-    if (e.id == id) return e.index;
-  }
+  return index_.find(id);
 }
 
-void ParallelSimulator::insert_index(const NodeId& id, std::uint32_t index) {
-  if (2 * (nodes_.size() + 1) > index_.size()) {
-    std::vector<IndexEntry> old = std::move(index_);
-    index_.assign(old.empty() ? 64 : 2 * old.size(), IndexEntry{});
-    for (const IndexEntry& e : old) {
-      if (e.index != kNoIndex) insert_index(e.id, e.index);
-    }
-  }
-  const std::size_t mask = index_.size() - 1;
-  std::size_t i = Id32Hash{}(id) & mask;
-  while (index_[i].index != kNoIndex) i = (i + 1) & mask;
-  index_[i] = IndexEntry{id, index};
-}
+void ParallelSimulator::insert_index(const NodeId& id, std::uint32_t index) { index_.insert(id, index); }
 
 Result<std::uint32_t> ParallelSimulator::index_of(const NodeId& id) const {
   const std::uint32_t index = find_index(id);
@@ -127,32 +109,27 @@ bool ParallelSimulator::is_up(const NodeId& id) const {
   return index != kNoIndex && nodes_[index].up;
 }
 
-Status ParallelSimulator::crash_at(const NodeId& id, Instant at) {
+// A crash or restart of `id` at `at`, in its partition's queue.
+Status ParallelSimulator::push_host_event(EventKind kind, const NodeId& id, Instant at, const char* what) {
   auto index = index_of(id);
   if (!index) return index.status();
-  if (to_us(at) < now_us_) return invalid_argument("crash time is in the past");
+  if (to_us(at) < now_us_) return invalid_argument(std::string(what) + " time is in the past");
   Event event;
   event.time_us = to_us(at);
   event.seq = host_key(host_keys_++);
-  event.kind = EventKind::kCrash;
+  event.kind = kind;
   event.node = *index;
   event.from = *index;
   parts_[nodes_[*index].partition]->queue.push_keyed(event);
   return Status::ok();
 }
 
+Status ParallelSimulator::crash_at(const NodeId& id, Instant at) {
+  return push_host_event(EventKind::kCrash, id, at, "crash");
+}
+
 Status ParallelSimulator::restart(const NodeId& id, Instant at) {
-  auto index = index_of(id);
-  if (!index) return index.status();
-  if (to_us(at) < now_us_) return invalid_argument("restart time is in the past");
-  Event event;
-  event.time_us = to_us(at);
-  event.seq = host_key(host_keys_++);
-  event.kind = EventKind::kRestart;
-  event.node = *index;
-  event.from = *index;
-  parts_[nodes_[*index].partition]->queue.push_keyed(event);
-  return Status::ok();
+  return push_host_event(EventKind::kRestart, id, at, "restart");
 }
 
 Status ParallelSimulator::act(const NodeId& id, const std::function<Effects(Core&, Instant)>& action) {

@@ -54,6 +54,7 @@
 #include "protocol/time.h"
 #include "sim/event_queue.h"
 #include "sim/network.h"
+#include "sim/node_index.h"
 #include "sim/payload_slab.h"
 #include "sim/simulator.h"
 
@@ -120,7 +121,7 @@ class ParallelSimulator {
 
  private:
   static constexpr std::int64_t kNoWake = std::numeric_limits<std::int64_t>::max();
-  static constexpr std::uint32_t kNoIndex = 0xffffffffU;
+  static constexpr std::uint32_t kNoIndex = NodeIndex::kNone;
 
   struct alignas(64) NodeState {
     NodeId id;
@@ -188,6 +189,7 @@ class ParallelSimulator {
               std::uint64_t payload_hash, bool dropped);
   std::uint32_t find_index(const NodeId& id) const;
   void insert_index(const NodeId& id, std::uint32_t index);
+  Status push_host_event(EventKind kind, const NodeId& id, Instant at, const char* what);
 
   ParallelSimOptions options_;
   CoreFactory factory_;
@@ -195,11 +197,7 @@ class ParallelSimulator {
   Rng rng_;
   std::vector<NodeState> nodes_;
   std::vector<NodeId> node_ids_;
-  struct IndexEntry {
-    NodeId id;
-    std::uint32_t index = kNoIndex;
-  };
-  std::vector<IndexEntry> index_;  // open addressing, load <= 1/2; looked up, never iterated
+  NodeIndex index_;  // NodeId -> index into nodes_ (sim/node_index.h)
   std::vector<std::unique_ptr<Partition>> parts_;
   std::int64_t now_us_ = 0;       // every event before it is processed (host's view)
   std::int64_t frontier_us_ = 0;  // events with time < frontier are processed

@@ -59,6 +59,7 @@ class PayloadSlab {
   std::uint32_t in_use() const { return in_use_; }
 
  private:
+  std::uint32_t take_slot();
   struct Slot {
     Bytes bytes;
     std::uint64_t hash = 0;

@@ -69,28 +69,10 @@ Status Simulator::add_node(const NodeId& id) {
 }
 
 std::uint32_t Simulator::find_index(const NodeId& id) const {
-  if (index_.empty()) return kNoIndex;
-  const std::size_t mask = index_.size() - 1;
-  for (std::size_t i = Id32Hash{}(id) & mask;; i = (i + 1) & mask) {  // bounded: load <= 1/2
-    const IndexEntry& e = index_[i];
-    if (e.index == kNoIndex) return kNoIndex;
-    if (e.id == id) return e.index;
-  }
+  return index_.find(id);
 }
 
-void Simulator::insert_index(const NodeId& id, std::uint32_t index) {
-  if (2 * (nodes_.size() + 1) > index_.size()) {
-    std::vector<IndexEntry> old = std::move(index_);
-    index_.assign(old.empty() ? 64 : 2 * old.size(), IndexEntry{});
-    for (const IndexEntry& e : old) {
-      if (e.index != kNoIndex) insert_index(e.id, e.index);
-    }
-  }
-  const std::size_t mask = index_.size() - 1;
-  std::size_t i = Id32Hash{}(id) & mask;
-  while (index_[i].index != kNoIndex) i = (i + 1) & mask;
-  index_[i] = IndexEntry{id, index};
-}
+void Simulator::insert_index(const NodeId& id, std::uint32_t index) { index_.insert(id, index); }
 
 Result<std::uint32_t> Simulator::index_of(const NodeId& id) const {
   const std::uint32_t index = find_index(id);

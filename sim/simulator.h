@@ -42,6 +42,7 @@
 #include "sim/disk.h"
 #include "sim/event_queue.h"
 #include "sim/network.h"
+#include "sim/node_index.h"
 #include "sim/payload_slab.h"
 
 namespace polder::sim {
@@ -200,17 +201,10 @@ class Simulator {
   Network network_;
   std::vector<NodeState> nodes_;  // index = order of add_node
   std::vector<NodeId> node_ids_;  // nodes_[i].id, dense: a delivery reads its sender's id from here
-  // NodeId -> index, open addressing with the key stored inline: one cache
-  // line per lookup (a node-based map cost two misses on every message sent,
-  // a tenth of a 10,000-node run). Looked up, never iterated (habit 16).
-  struct IndexEntry {
-    NodeId id;
-    std::uint32_t index = kNoIndex;
-  };
-  static constexpr std::uint32_t kNoIndex = 0xffffffffU;
+  static constexpr std::uint32_t kNoIndex = NodeIndex::kNone;
   std::uint32_t find_index(const NodeId& id) const;
   void insert_index(const NodeId& id, std::uint32_t index);
-  std::vector<IndexEntry> index_;  // size a power of two, load <= 1/2
+  NodeIndex index_;  // NodeId -> index into nodes_ (sim/node_index.h)
   SimCounters counters_;
   std::uint64_t trace_hash_ = 0;
   Observer observer_;
