@@ -441,7 +441,7 @@ Status Storage::write_ops(std::span<const PersistOp> ops, Durability durability)
   if (written.is_ok()) {
     if (options.sync) {
       note_synced(async_before);
-    } else {
+    } else if (!ops.empty()) {  // an empty kAsync write leaves nothing to sync
       async_writes_.fetch_add(1, std::memory_order_acq_rel);
     }
   }
