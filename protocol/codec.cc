@@ -108,6 +108,28 @@ Result<T> read_message(std::span<const std::uint8_t> bytes, const CodecLimits& l
   }
 }
 
+// ---- accelerator lists (node records, work offers) ------------------------
+
+void put_accelerators(capnp::List<wire::Accelerator>::Builder out, const std::vector<Accelerator>& in) {
+  for (unsigned i = 0; i < in.size(); ++i) {
+    out[i].setType(in[i].type);
+    out[i].setTotal(in[i].total);
+    out[i].setFree(in[i].free);
+  }
+}
+
+// `what` names the list in the error: "<what><type> has more free than total".
+Status get_accelerators(capnp::List<wire::Accelerator>::Reader in, const std::string& what,
+                        std::vector<Accelerator>& out) {
+  for (auto a : in) {
+    if (a.getFree() > a.getTotal()) {
+      return invalid_argument(what + to_string(a.getType()) + " has more free than total");
+    }
+    out.push_back({to_string(a.getType()), a.getTotal(), a.getFree()});
+  }
+  return Status::ok();
+}
+
 // ---- node record ----------------------------------------------------------
 
 void build_node_record(wire::NodeRecord::Builder b, const NodeRecord& r) {
@@ -118,12 +140,7 @@ void build_node_record(wire::NodeRecord::Builder b, const NodeRecord& r) {
   b.setOperator(r.operator_name);
   b.setRegion(r.region);
   b.setAddress(r.address);
-  auto accels = b.initAccelerators(static_cast<unsigned>(r.accelerators.size()));
-  for (unsigned i = 0; i < r.accelerators.size(); ++i) {
-    accels[i].setType(r.accelerators[i].type);
-    accels[i].setTotal(r.accelerators[i].total);
-    accels[i].setFree(r.accelerators[i].free);
-  }
+  put_accelerators(b.initAccelerators(static_cast<unsigned>(r.accelerators.size())), r.accelerators);
   b.setCpus(r.cpus);
   b.setMemoryBytes(r.memory_bytes);
   b.setQueueLength(r.queue_length);
@@ -153,12 +170,7 @@ Result<NodeRecord> read_node_record(wire::NodeRecord::Reader b) {
   r.operator_name = to_string(b.getOperator());
   r.region = to_string(b.getRegion());
   r.address = to_string(b.getAddress());
-  for (auto a : b.getAccelerators()) {
-    if (a.getFree() > a.getTotal()) {
-      return invalid_argument("node record: accelerator " + to_string(a.getType()) + " has more free than total");
-    }
-    r.accelerators.push_back({to_string(a.getType()), a.getTotal(), a.getFree()});
-  }
+  POLDER_RETURN_IF_ERROR(get_accelerators(b.getAccelerators(), "node record: accelerator ", r.accelerators));
   r.cpus = b.getCpus();
   r.memory_bytes = b.getMemoryBytes();
   r.queue_length = b.getQueueLength();
@@ -329,12 +341,7 @@ void build_job_message(wire::JobMessage::Builder b, const JobMessage& m) {
   b.setNodeFilter(m.node_filter);
   b.setTruncated(m.truncated);
   if (!m.free_accelerators.empty()) {
-    auto free = b.initFreeAccelerators(static_cast<unsigned>(m.free_accelerators.size()));
-    for (unsigned i = 0; i < m.free_accelerators.size(); ++i) {
-      free[i].setType(m.free_accelerators[i].type);
-      free[i].setTotal(m.free_accelerators[i].total);
-      free[i].setFree(m.free_accelerators[i].free);
-    }
+    put_accelerators(b.initFreeAccelerators(static_cast<unsigned>(m.free_accelerators.size())), m.free_accelerators);
   }
   b.setFreeCpus(m.free_cpus);
   b.setFreeMemoryBytes(m.free_memory_bytes);
@@ -380,12 +387,7 @@ Result<JobMessage> read_job_message(wire::JobMessage::Reader b) {
     return invalid_argument("job message: " + std::to_string(b.getFreeAccelerators().size()) +
                             " free accelerator types, at most " + std::to_string(kWorkOfferAcceleratorsMax));
   }
-  for (auto a : b.getFreeAccelerators()) {
-    if (a.getFree() > a.getTotal()) {
-      return invalid_argument("job message: free accelerator " + to_string(a.getType()) + " has more free than total");
-    }
-    m.free_accelerators.push_back({to_string(a.getType()), a.getTotal(), a.getFree()});
-  }
+  POLDER_RETURN_IF_ERROR(get_accelerators(b.getFreeAccelerators(), "job message: free accelerator ", m.free_accelerators));
   m.free_cpus = b.getFreeCpus();
   m.free_memory_bytes = b.getFreeMemoryBytes();
   return m;
