@@ -459,8 +459,9 @@ Status JobManager::admission_open(Instant now) {
   while (!placing_.empty()) {
     auto it = jobs_.find(placing_.front().second);
     const Record* r = it == jobs_.end() ? nullptr : &it->second;
-    const bool placing = r != nullptr && r->view.attempt == 1 && !r->cancel_requested &&
-                         ((r->view.state == "queued" && !r->waiting) || r->view.state == "placed");
+    const bool placing =
+        r != nullptr && r->view.attempt == 1 && !r->cancel_requested &&
+        ((r->view.state == "queued" && (!r->waiting || r->waiting_behind_reservations)) || r->view.state == "placed");
     if (placing) break;
     placing_.pop_front();
   }
@@ -792,6 +793,7 @@ JobMessage JobManager::grant(const NodeId& from, const JobMessage& m, Instant no
                           std::chrono::milliseconds(d_.config->jobs_reservation_ttl_ms));
   if (!res) {
     reply.message = res.status().message();
+    reply.held_by_reservations = table_.fits_without_reservations(m.spec->resources);
     return reply;
   }
   reply.granted = true;
@@ -822,6 +824,7 @@ void JobManager::on_reserve_reply(const NodeId& from, const JobMessage& m, Insta
     ++counters_.reservations_refused;
     spdlog::debug("job {}: {} refused a reservation: {}", m.job_id->short_hex(), node_name(from), m.message);
     r.refused.insert(from);
+    if (m.held_by_reservations) r.refused_behind_reservations = true;
     r.phase = Record::Phase::kIdle;
     place(r, now, wall_us);
     return;
@@ -927,6 +930,8 @@ void JobManager::place(Record& r, Instant now, std::int64_t wall_us) {
       r.view.updated_at_us = wall_us;
     }
     r.refused.clear();
+    r.waiting_behind_reservations = r.refused_behind_reservations;
+    r.refused_behind_reservations = false;
     // Back off: a work offer, or capacity freed here, places it sooner.
     const Duration first = std::chrono::milliseconds(d_.config->jobs_queued_retry_ms);
     const Duration most = std::chrono::milliseconds(d_.config->jobs_queued_retry_max_ms);
@@ -1019,6 +1024,8 @@ void JobManager::next_attempt(Record& r, const std::string& why, std::int64_t wa
   r.retry_at = Instant();
   r.retry_wait = Duration::zero();
   r.waiting = false;
+  r.refused_behind_reservations = false;
+  r.waiting_behind_reservations = false;
   r.by_offer = false;
   spdlog::warn("job {}: {}; attempt {} will be placed", r.view.job_id.short_hex(), why, r.view.attempt);
 }

@@ -222,6 +222,11 @@ class JobManager {
     Instant accepted_at;  // origin: when the submit was acknowledged (volatile)
     Duration retry_wait{};  // the backoff of the next placement try while waiting
     bool waiting = false;   // the last placement found no node that can start it now
+    // This placement round, an executor refused because what is missing is
+    // held by reservations awaiting their decision (held_by_reservations);
+    // copied into waiting_behind_reservations when the round ends waiting.
+    bool refused_behind_reservations = false;
+    bool waiting_behind_reservations = false;  // admission counts such a wait as lag
     Instant waiting_since;
     bool by_offer = false;  // the reservation under way was asked because of a work offer
     // What count_open() last counted this record under (open_by_origin_, open_by_client_).
@@ -349,7 +354,11 @@ class JobManager {
   bool client_may_read(const PendingClient& p, const JobView& view) const;
   // Admission backpressure (jobs.admission_lag_ms): an error while the
   // oldest job accepted here is still being placed (queued and not waiting
-  // for capacity, or placed and not yet running) after that long.
+  // for capacity, or placed and not yet running) after that long. A job
+  // that waits for capacity counts too when the capacity it was refused is
+  // held by other proposals' undecided reservations (an overloaded
+  // federation, not a full one): without that, a backlog behind slow
+  // decisions grew without a refusal.
   Status admission_open(Instant now);
 
   // Records.

@@ -345,6 +345,7 @@ void build_job_message(wire::JobMessage::Builder b, const JobMessage& m) {
   }
   b.setFreeCpus(m.free_cpus);
   b.setFreeMemoryBytes(m.free_memory_bytes);
+  b.setHeldByReservations(m.held_by_reservations);
 }
 
 Result<JobMessage> read_job_message(wire::JobMessage::Reader b) {
@@ -390,6 +391,7 @@ Result<JobMessage> read_job_message(wire::JobMessage::Reader b) {
   POLDER_RETURN_IF_ERROR(get_accelerators(b.getFreeAccelerators(), "job message: free accelerator ", m.free_accelerators));
   m.free_cpus = b.getFreeCpus();
   m.free_memory_bytes = b.getFreeMemoryBytes();
+  m.held_by_reservations = b.getHeldByReservations();
   return m;
 }
 

@@ -245,6 +245,10 @@ struct JobMessage {
   std::vector<Accelerator> free_accelerators;
   std::uint32_t free_cpus = 0;
   std::uint64_t free_memory_bytes = 0;
+  // kReserveReply refusals only: what is missing is held by reservations
+  // that await their decision (not by running jobs), so the wait may end
+  // as soon as those decide or expire (admission counts it, node/jobs.h).
+  bool held_by_reservations = false;
   bool operator==(const JobMessage&) const = default;
 };
 

@@ -222,6 +222,9 @@ struct JobMessage {
   freeAccelerators @19 :List(Accelerator);  # free of total, per type; at most 64
   freeCpus @20 :UInt32;
   freeMemoryBytes @21 :UInt64;
+  # A refused reservation (kReserveReply): the request would fit if the
+  # executor's reservations still awaiting their decision were gone.
+  heldByReservations @22 :Bool;
 }
 
 # A job as one node knows it (`polder status`, `polder list`).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <map>
 #include <set>
 
 namespace polder::scheduler {
@@ -80,6 +81,30 @@ std::optional<std::vector<std::uint32_t>> ReservationTable::pick_slots(const Res
     }
   }
   return std::nullopt;
+}
+
+bool ReservationTable::fits_without_reservations(const Resources& resources) const {
+  std::uint32_t cpus_allocated = 0;
+  std::uint64_t memory_allocated = 0;
+  std::vector<bool> slot_allocated(slot_held_.size(), false);
+  for (const auto& [id, e] : entries_) {
+    if (e.state != EntryState::kAllocated) continue;
+    cpus_allocated += e.cpus;
+    memory_allocated += e.memory_bytes;
+    for (std::uint32_t s : e.gpu_slots) slot_allocated[s] = true;
+  }
+  if (resources.cpus > capacity_.cpus - cpus_allocated) return false;
+  if (resources.memory_bytes > capacity_.memory_bytes - memory_allocated) return false;
+  if (resources.gpus == 0) return true;
+  std::map<std::string, std::uint32_t> unallocated;  // per type
+  for (std::uint32_t i = 0; i < slot_allocated.size(); ++i) {
+    if (!slot_allocated[i]) ++unallocated[capacity_.gpu_slot_types[i]];
+  }
+  if (!resources.gpu_type.empty()) return unallocated[resources.gpu_type] >= resources.gpus;
+  for (const auto& [type, n] : unallocated) {
+    if (n >= resources.gpus) return true;
+  }
+  return false;
 }
 
 Result<Reservation> ReservationTable::grant(const JobId& job, Attempt attempt, const Resources& resources,

@@ -102,6 +102,11 @@ class ReservationTable {
   std::uint32_t free_gpus(const std::string& type) const;
   std::uint32_t free_cpus() const { return capacity_.cpus - cpus_held_; }
   std::uint64_t free_memory_bytes() const { return capacity_.memory_bytes - memory_held_; }
+  // True when `resources` (a request grant() refused) would fit if every
+  // reservation still awaiting its confirmation were gone: what is missing
+  // is held by undecided proposals, not by running jobs. A walk over the
+  // entries (<= entries_max); called on a refusal only.
+  bool fits_without_reservations(const Resources& resources) const;
   // Per type, sorted by type: what the node gossips in its NodeRecord.
   std::vector<Accelerator> accelerators() const;
   const Capacity& capacity() const { return capacity_; }

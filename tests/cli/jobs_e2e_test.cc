@@ -347,6 +347,70 @@ TEST_F(JobsTest, SubmitsAreRefusedWhilePlacementLagsAndAcceptedOnceItCatchesUp) 
   EXPECT_EQ(wait_final(0, gpu_job, 60s), "finished") << logs();
 }
 
+// The admission blind spot of an overloaded federation: a job that waits
+// because every node that could run it refused, its capacity held by other
+// proposals' reservations that await their decision, lags placement too.
+// Here b drives a job that only c (2 CPUs) can run, gets c's reservation,
+// and dies (fault injection) right after persisting its own Accept, before
+// any vote request leaves: c's CPUs stay reserved, undecided, until the
+// reservation's TTL. a's job for c is refused "held by reservations" and
+// waits; after a's lag a refuses submits. Once c's reservation expires
+// (or b's job is driven by a replica), both jobs run and a accepts again.
+TEST_F(JobsTest, AJobWaitingBehindUndecidedReservationsClosesAdmissionUntilTheyAreGone) {
+  for (const char* n : {"a", "b", "c"}) dirs_.push_back(init_node(n));
+  for (int i = 0; i < 3; ++i) {
+    http_ports_.push_back(set_http(dirs_[i]));
+    set_cpus(dirs_[i], i == 2 ? 2 : 1);
+    for (int j = 0; j < 3; ++j) {
+      if (i != j) add_seed(dirs_[i], dirs_[j]);
+    }
+  }
+  auto set_key = [&](int i, const std::string& key, int value) {
+    std::string t = read_file(dirs_[i] + "/polderd.toml");
+    ASSERT_TRUE(std::regex_search(t, std::regex("\n" + key + " = [0-9]+"))) << key;
+    t = std::regex_replace(t, std::regex("\n" + key + " = [0-9]+"), "\n" + key + " = " + std::to_string(value));
+    std::ofstream(dirs_[i] + "/polderd.toml", std::ios::trunc) << t;
+  };
+  set_key(0, "admission_lag_ms", 300);
+  set_key(2, "reservation_ttl_ms", 4000);
+  launch(0);
+  launch(1, std::string(node::kKillAfterPersistEnv) + "=consensus");
+  launch(2);
+  ASSERT_TRUE(all_reach(this, dirs_, 2, 30s)) << logs();
+  // Every node's record (c's 2 CPUs) must have reached a and b.
+  for (int i : {0, 1}) {
+    for (auto end = std::chrono::steady_clock::now() + 15s; std::chrono::steady_clock::now() < end;) {
+      if (std::regex_search(polder(dirs_[i], "--json nodes").output, std::regex("\"cpus\":\\s*2\\b"))) break;
+      std::this_thread::sleep_for(200ms);
+    }
+  }
+  const std::string held = submit(1, "--cpus 2 -- true");
+  for (auto end = std::chrono::steady_clock::now() + 10s;
+       !daemons_[1]->exited() && std::chrono::steady_clock::now() < end;) {
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_TRUE(daemons_[1]->exited()) << logs();
+  const std::string waiting = submit(0, "--cpus 2 -- true");
+  std::this_thread::sleep_for(900ms);
+  auto busy = polder(dirs_[0], "submit -- true");
+  EXPECT_EQ(busy.exit_code, 3) << busy.output << logs();  // kExitUnreachable: try again
+  EXPECT_NE(busy.output.find("is behind"), std::string::npos) << busy.output;
+  EXPECT_NE(read_file(dirs_[0] + "/polderd.log").find("waiting: no node has the resources free now"),
+            std::string::npos)
+      << logs();
+  // c's reservation expires: the waiting job runs, and a takes submits again.
+  RunResult ok;
+  for (auto end = std::chrono::steady_clock::now() + 30s; std::chrono::steady_clock::now() < end;) {
+    ok = polder(dirs_[0], "submit -- true");
+    if (ok.exit_code == 0) break;
+    std::this_thread::sleep_for(300ms);
+  }
+  ASSERT_EQ(ok.exit_code, 0) << ok.output << logs();
+  EXPECT_EQ(wait_final(0, waiting, 60s), "finished") << logs();
+  EXPECT_EQ(wait_final(0, ok.output.substr(0, 64), 60s), "finished") << logs();
+  EXPECT_EQ(wait_final(0, held, 90s), "finished") << logs();
+}
+
 // Work exchange (issue 6): nodes a and b have one H100 each, both busy with
 // long jobs; c has no GPUs and drives a third GPU job, which waits queued.
 // Its placement backoff is 30 s, so only a work offer can start it sooner.

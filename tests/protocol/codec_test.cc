@@ -173,6 +173,7 @@ JobMessage sample_job_message() {
   m.state_filter = "running";
   m.node_filter = "dc-b";
   m.truncated = true;
+  m.held_by_reservations = true;
   return m;
 }
 

@@ -38,6 +38,28 @@ TEST(ReservationTableTest, GrantsDistinctLowestFreeSlots) {
   EXPECT_TRUE(t.check_invariants().is_ok());
 }
 
+// Admission (node/jobs.h) needs to tell a refusal behind undecided
+// reservations from one behind running jobs.
+TEST(ReservationTableTest, TellsWhetherARefusedRequestWaitsOnlyForReservations) {
+  auto t = table({"H100", "H100", "A100"}, 4);
+  auto reserved = t.grant(job_id(1), Attempt{1}, gpus(2, "H100", 2), kT0, kTtl);
+  ASSERT_TRUE(reserved.is_ok());
+  // Two H100 and two CPUs are held by a reservation not yet confirmed.
+  EXPECT_FALSE(t.grant(job_id(2), Attempt{1}, gpus(1, "H100", 1), kT0, kTtl).is_ok());
+  EXPECT_TRUE(t.fits_without_reservations(gpus(1, "H100", 1)));
+  EXPECT_TRUE(t.fits_without_reservations(Resources{0, "", 4, 0}));
+  EXPECT_FALSE(t.fits_without_reservations(Resources{0, "", 5, 0}));  // more than the node has
+  EXPECT_FALSE(t.fits_without_reservations(gpus(3, "H100", 1)));
+  EXPECT_TRUE(t.fits_without_reservations(gpus(1, "", 1)));           // any type
+  // Once confirmed (the job runs), the same request waits for a running job.
+  ASSERT_TRUE(t.confirm(reserved->id, kT0).is_ok());
+  EXPECT_FALSE(t.fits_without_reservations(gpus(1, "H100", 1)));
+  EXPECT_FALSE(t.fits_without_reservations(Resources{0, "", 3, 0}));
+  EXPECT_TRUE(t.fits_without_reservations(Resources{0, "", 2, 0}));
+  EXPECT_TRUE(t.fits_without_reservations(gpus(1, "A100", 1)));
+  EXPECT_TRUE(t.check_invariants().is_ok());
+}
+
 TEST(ReservationTableTest, RefusesWhatIsNotFreeAndChangesNothing) {
   auto t = table();
   ASSERT_TRUE(t.grant(job_id(1), Attempt{0}, gpus(3), kT0, kTtl).is_ok());
