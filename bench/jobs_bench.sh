@@ -8,7 +8,8 @@
 #   bench/jobs_bench.sh [--nodes 5] [--seconds 60] [--threads 10] [--rate 0]
 #                       [--cpus 64] [--base-port 33400] [--drain-seconds 120]
 #   (--rate N: open loop, N submits/s in total over the threads; 0 = closed loop;
-#    --keep-logs DIR: copy each node's polderd.log there before the teardown)
+#    --keep-logs DIR: copy each node's polderd.log, and its /metrics as
+#    nN.metrics, there before the teardown)
 #   (or: make bench-jobs)
 #
 # The nodes are set up as testnet/up does (same init flags, every node a
@@ -34,7 +35,7 @@ while [[ $# -gt 0 ]]; do
     --drain-seconds) DRAIN="$2"; shift 2 ;;
     --rate) RATE="$2"; shift 2 ;;
     --keep-logs) KEEP_LOGS="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "jobs_bench.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -56,7 +57,12 @@ log() { echo "jobs_bench: $*" >&2; }
 keep_logs() {
   [[ -n "$KEEP_LOGS" ]] || return 0
   mkdir -p "$KEEP_LOGS"
-  for d in "$TESTNET_DIR"/n*; do cp "$d/polderd.log" "$KEEP_LOGS/$(basename "$d").log" 2> /dev/null || true; done
+  local d http
+  for d in "$TESTNET_DIR"/n*; do
+    cp "$d/polderd.log" "$KEEP_LOGS/$(basename "$d").log" 2> /dev/null || true
+    http=$(sed -n 's/^http_listen = "\(.*\)"/\1/p' "$d/polderd.toml" 2> /dev/null)
+    [[ -n "$http" ]] && curl -s -m 2 "http://$http/metrics" > "$KEEP_LOGS/$(basename "$d").metrics" 2> /dev/null || true
+  done
 }
 trap 'keep_logs; "$ROOT/testnet/down" >&2' EXIT
 
