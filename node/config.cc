@@ -1120,7 +1120,8 @@ void render_other_sections(std::string& out, const NodeConfig& c) {
   put(out, "Jobs one honoured work offer places on the node that offered.", "offer_jobs_max",
       std::to_string(c.jobs_offer_jobs_max));
   put(out, "Admission: refuse submits here (retryable) while the oldest job accepted here has waited this long\n"
-           "to be placed and started (ms; jobs waiting for capacity do not count). 0 = never refuse.",
+           "to be placed and started (ms; jobs waiting for capacity held by running jobs do not count, those refused\n"
+           "capacity held by undecided reservations do). 0 = never refuse.",
       "admission_lag_ms", std::to_string(c.jobs_admission_lag_ms));
   if (c.jobs_work_dir.empty() || c.jobs_work_dir == (fs::path(c.data_dir) / "work").string()) {
     out += "# Where job attempts run (default: <data_dir>/work):\n# work_dir = \"/var/lib/polder/work\"\n";

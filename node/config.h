@@ -108,8 +108,9 @@ struct NodeConfig {
   int jobs_offer_interval_ms = 1'000;                // work offers per peer at most this often, 0 (off)..60000
   int jobs_offer_jobs_max = 8;                       // jobs one work offer places, 1..1000
   // Admission backpressure: while the oldest job accepted here is still
-  // being placed (not yet running, not waiting for capacity) after this
-  // long, submits here are refused with a retryable error; 0 = never.
+  // being placed (not yet running, not waiting for capacity held by
+  // running jobs) after this long, submits here are refused with a
+  // retryable error; 0 = never.
   int jobs_admission_lag_ms = 5'000;                 // 0 (off)..600000
   std::string jobs_work_dir;                         // where attempts run; default: <data_dir>/work
   // Operator labels whose jobs this node executes (the origin's operator,
