@@ -793,7 +793,10 @@ JobMessage JobManager::grant(const NodeId& from, const JobMessage& m, Instant no
                           std::chrono::milliseconds(d_.config->jobs_reservation_ttl_ms));
   if (!res) {
     reply.message = res.status().message();
-    reply.held_by_reservations = table_.fits_without_reservations(m.spec->resources);
+    // Only a refusal for capacity: a fencing refusal (another attempt holds
+    // resources) is no wait behind undecided proposals.
+    reply.held_by_reservations = res.status().code() == StatusCode::kResourceExhausted &&
+                                 table_.fits_without_reservations(m.spec->resources);
     return reply;
   }
   reply.granted = true;
