@@ -66,6 +66,7 @@ GossipCore::GossipCore(ConstructionTag, const NodeId& self, GossipOptions option
       options_(std::move(options)),
       rng_(seed),
       codec_(CodecLimits{options_.config.message_bytes_max, options_.config.record_bytes_max, 1024, 4096, 8}),
+      table_(options_.table_memory != nullptr ? options_.table_memory : std::pmr::new_delete_resource()),
       vivaldi_(options_.config.vivaldi),
       awareness_(options_.config.awareness_max),
       broadcasts_(options_.config.broadcasts_max) {
@@ -95,14 +96,26 @@ GossipCore::GossipCore(ConstructionTag, const NodeId& self, GossipOptions option
 }
 
 void GossipCore::bootstrap(const GossipOptions::InitialMembers& members, std::int64_t now_us) {
-  for (const auto& [id, record] : members) {  // bounded by the list
-    if (id == self_ || table_.find(id) != MemberTable::kNone) continue;
-    if (table_.size() >= options_.config.members_max) break;
-    if (options_.admit && !options_.admit(id)) {
-      ++counters_.members_refused;
-      continue;
+  for (std::size_t position = 0; position < members.size(); ++position) {  // bounded by the list
+    const auto& [id, record] = members[position];
+    if (id == self_) continue;
+    std::uint32_t slot = MemberTable::kNone;
+    if (options_.admit) {  // the daemon's path: admission is asked before the member exists
+      if (table_.find(id) != MemberTable::kNone) continue;
+      if (table_.size() >= options_.config.members_max) break;
+      if (!options_.admit(id)) {
+        ++counters_.members_refused;
+        continue;
+      }
+      slot = table_.insert(id);
+    } else {
+      // A list in directory order (the simulator's one snapshot for 10,000
+      // cores) takes each member's slot without hashing its id.
+      if (table_.size() >= options_.config.members_max) break;
+      bool inserted = false;
+      slot = table_.find_or_insert(id, static_cast<std::uint32_t>(position), inserted);
+      if (!inserted) continue;
     }
-    const std::uint32_t slot = table_.insert(id);
     Member& m = table_.at(slot);
     m.state = MemberState::kAlive;
     table_.state_change_us(slot) = now_us;

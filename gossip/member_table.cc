@@ -166,30 +166,54 @@ void MemberTable::grow_index() {
   }
 }
 
+std::uint32_t MemberTable::find_or_insert(const NodeId& id, std::uint32_t position, bool& inserted) {
+  inserted = false;
+  if (directory_ && position < directory_slots_ && same_id(directory_->ids_[position], id)) {
+    if (members_[position].in_use) return position;  // directory member i is only ever in slot i
+    take_directory_slot(position, id);
+    inserted = true;
+    return position;
+  }
+  const std::uint32_t slot = find(id);
+  if (slot != kNone) return slot;
+  inserted = true;
+  return insert(id);
+}
+
+void MemberTable::take_directory_slot(std::uint32_t position, const NodeId& id) {
+  Member& m = members_[position];
+  m = Member{};
+  cold_[position] = Cold{};
+  m.id = id;
+  m.in_use = true;
+  ++size_;
+  sorted_valid_ = false;
+}
+
 std::uint32_t MemberTable::insert(const NodeId& id) {
   assert(find(id) == kNone && "member inserted twice");
   const std::uint32_t position = directory_ ? directory_->find(id) : MemberDirectory::kNone;
-  std::uint32_t slot = position;
-  if (position == MemberDirectory::kNone) {
-    if (4 * (index_size_ + 1) > 3 * index_.size()) grow_index();
-    if (!free_.empty()) {
-      slot = free_.back();
-      free_.pop_back();
-    } else {
-      slot = static_cast<std::uint32_t>(members_.size());
-      members_.emplace_back();
-      cold_.emplace_back();
-    }
+  if (position != MemberDirectory::kNone) {
+    take_directory_slot(position, id);
+    return position;
+  }
+  if (4 * (index_size_ + 1) > 3 * index_.size()) grow_index();
+  std::uint32_t slot;
+  if (!free_.empty()) {
+    slot = free_.back();
+    free_.pop_back();
+  } else {
+    slot = static_cast<std::uint32_t>(members_.size());
+    members_.emplace_back();
+    cold_.emplace_back();
   }
   Member& m = members_[slot];
   m = Member{};
   cold_[slot] = Cold{};
   m.id = id;
   m.in_use = true;
-  if (position == MemberDirectory::kNone) {
-    index_insert(slot);
-    ++index_size_;
-  }
+  index_insert(slot);
+  ++index_size_;
   ++size_;
   sorted_valid_ = false;
   return slot;

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <memory_resource>
 #include <utility>
 #include <vector>
 
@@ -45,6 +46,13 @@ class MemberTable {
  public:
   static constexpr std::uint32_t kNone = 0xffffffffU;
 
+  // `memory` holds the member and cold arrays (the table's bulk: ~88 bytes
+  // a member); the caller keeps it alive as long as the table. The
+  // simulator passes huge-page-backed memory (10,000 tables of 10,000
+  // members); the default is the heap.
+  explicit MemberTable(std::pmr::memory_resource* memory = std::pmr::new_delete_resource())
+      : members_(memory), cold_(memory) {}
+
   // Keeps the members of `directory` in slots 0 .. directory->size() - 1
   // (not in use until inserted); other ids take slots after them and the
   // table's own index. Precondition: the table is empty and has no directory.
@@ -53,6 +61,11 @@ class MemberTable {
   std::uint32_t find(const NodeId& id) const;
   // Precondition: find(id) == kNone.
   std::uint32_t insert(const NodeId& id);
+  // find() and, when absent, insert(), for a caller that walks a list laid
+  // out like the directory (the simulator's bootstrap of 10,000 members):
+  // when `position` is id's directory position, neither hashes the id.
+  // Sets `inserted`. Any position gives the same result as find + insert.
+  std::uint32_t find_or_insert(const NodeId& id, std::uint32_t position, bool& inserted);
   void erase(std::uint32_t slot);
 
   Member& at(std::uint32_t slot) { return members_[slot]; }
@@ -85,6 +98,7 @@ class MemberTable {
   static std::uint32_t slot_of(std::uint64_t entry) { return static_cast<std::uint32_t>(entry); }
   void grow_index();
   void index_insert(std::uint32_t slot);
+  void take_directory_slot(std::uint32_t position, const NodeId& id);
 
   struct Cold {
     std::int64_t state_change_us = 0;
@@ -92,8 +106,8 @@ class MemberTable {
   };
   std::shared_ptr<const MemberDirectory> directory_;  // null: every id in index_
   std::uint32_t directory_slots_ = 0;                  // slots reserved for the directory
-  std::vector<Member> members_;
-  std::vector<Cold> cold_;  // by slot, like members_
+  std::pmr::vector<Member> members_;
+  std::pmr::vector<Cold> cold_;  // by slot, like members_
   std::vector<std::uint32_t> free_;
   std::vector<std::uint64_t> index_;  // (tag, slot) or kEmpty of slots >= directory_slots_; power of two, load <= 3/4
   std::size_t size_ = 0;
