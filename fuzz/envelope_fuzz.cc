@@ -1,5 +1,5 @@
 // The envelope every peer and client message arrives in (protocol/codec.h),
-// with every payload, the JobMessage included. Any bytes: decode() returns
+// with every payload, the JobMessage and the JobBatch included. Any bytes: decode() returns
 // a value or an error and never crashes. A decoded envelope re-encodes, and
 // the re-encoding decodes to the same bytes again (decode . encode is the
 // identity on what decode produces).
@@ -26,6 +26,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
              "header changed in a round trip");
   if (const auto* job = std::get_if<polder::JobMessage>(&decoded->payload)) {
     FUZZ_CHECK(*job == std::get<polder::JobMessage>(again->payload), "JobMessage changed in a round trip");
+  }
+  if (const auto* batch = std::get_if<polder::JobBatch>(&decoded->payload)) {
+    FUZZ_CHECK(*batch == std::get<polder::JobBatch>(again->payload), "JobBatch changed in a round trip");
   }
   auto second = codec.encode(*again);
   FUZZ_CHECK(second.is_ok() && *second == *first, "encoding is not stable across a round trip");

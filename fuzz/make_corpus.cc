@@ -176,6 +176,8 @@ void protocol_seeds() {
     Envelope e{kProtocolVersion, id.id(), static_cast<std::uint64_t>(++n), 1764000000000000, m};
     write("envelope", "job" + std::to_string(static_cast<int>(m.kind)), ok(codec.encode(e)));
   }
+  JobBatch batch{sample_job_messages(id)};
+  write("envelope", "job_batch", ok(codec.encode(Envelope{kProtocolVersion, id.id(), 99, 1764000000000000, batch})));
   NodeInfo info{id.id(), "dc-berlin-2", "0.1.0", 1234, kProtocolVersion, 3, "eu-central", "acme"};
   MemberList members;
   members.members.push_back(MemberEntry{id.id(), "alive", 3, record, 1.5, true, {1.0f, 2.0f}, 0.5f});

@@ -270,14 +270,50 @@ Status Daemon::start_jobs() {
   return Status::ok();
 }
 
-void Daemon::send_job(const NodeId& to, JobMessage message) {
-  auto bytes = codec_.encode(envelope(std::move(message), 0));
+// Job messages wait in job_outbox_ until turn() releases them (after the
+// records they depend on are durable, as before); then each peer's leave as
+// one envelope, a JobBatch (a lone message as itself): one encryption and one
+// ZMQ message per peer instead of one per message.
+void Daemon::send_job(const NodeId& to, JobMessage message) { job_outbox_.emplace_back(to, std::move(message)); }
+
+void Daemon::send_job_outbox() {
+  if (job_outbox_.empty()) return;
+  std::map<NodeId, std::vector<JobMessage>> by_peer;  // each peer's in the order sent
+  for (auto& [to, m] : job_outbox_) by_peer[to].push_back(std::move(m));
+  job_outbox_.clear();
+  for (auto& [to, messages] : by_peer) {
+    for (std::size_t i = 0; i < messages.size(); i += kJobBatchMessagesMax) {
+      auto end = messages.begin() + static_cast<std::ptrdiff_t>(std::min(messages.size(), i + kJobBatchMessagesMax));
+      send_job_messages(to, std::vector<JobMessage>(std::make_move_iterator(messages.begin() + static_cast<std::ptrdiff_t>(i)),
+                                                    std::make_move_iterator(end)));
+    }
+  }
+}
+
+// One envelope; a batch over max_message_bytes leaves as two halves (each a
+// later message number, in order), down to single messages.
+void Daemon::send_job_messages(const NodeId& to, std::vector<JobMessage> messages) {
+  if (messages.empty()) return;
+  const std::size_t count = messages.size();
+  Envelope e = count == 1 ? envelope(std::move(messages.front()), 0) : envelope(JobBatch{std::move(messages)}, 0);
+  auto bytes = codec_.encode(e);
+  if (!bytes && count > 1) {
+    auto& all = std::get<JobBatch>(e.payload).messages;
+    std::vector<JobMessage> tail(std::make_move_iterator(all.begin() + static_cast<std::ptrdiff_t>(count / 2)),
+                                 std::make_move_iterator(all.end()));
+    all.resize(count / 2);
+    send_job_messages(to, std::move(all));
+    send_job_messages(to, std::move(tail));
+    return;
+  }
   if (!bytes) {
     spdlog::error("cannot encode a job message: {}", bytes.status().to_string());
     return;
   }
+  ++job_envelopes_sent_;
+  job_messages_sent_ += count;
   Status s = transport_->send_to_peer(to, *bytes);
-  if (!s.is_ok()) spdlog::debug("job message to {}: {}", to.short_hex(), s.message());
+  if (!s.is_ok()) spdlog::debug("{} job message(s) to {}: {}", count, to.short_hex(), s.message());
 }
 
 void Daemon::reply_client(const ClientRef& client, Payload payload) {
@@ -410,6 +446,10 @@ std::string Daemon::metrics_text() const {
   sample("polder_jobs_offers_total", "direction=\"sent\"", static_cast<double>(j.offers_sent));
   sample("polder_jobs_offers_total", "direction=\"received\"", static_cast<double>(j.offers_received));
   sample("polder_jobs_offers_total", "direction=\"ignored\"", static_cast<double>(j.offers_ignored));
+  metric("polder_job_messages_sent_total", "counter",
+         "Node-to-node job messages sent, and the envelopes they left in (one per peer per release, node/daemon.cc).");
+  sample("polder_job_messages_sent_total", "what=\"messages\"", static_cast<double>(job_messages_sent_));
+  sample("polder_job_messages_sent_total", "what=\"envelopes\"", static_cast<double>(job_envelopes_sent_));
   metric("polder_job_record_writes_total", "counter", "Synced batches of job records (one fsync each).");
   sample("polder_job_record_writes_total", "", static_cast<double>(j.record_writes));
   metric("polder_job_records_written_total", "counter", "Job records written in those batches.");
@@ -525,6 +565,7 @@ std::string Daemon::jobs_json() const {
 Status Daemon::turn(Instant now) {
   // Numbers of what this node sends never fall behind its clock (node/replay_window.h).
   peer_message_id_ = std::max(peer_message_id_, static_cast<std::uint64_t>(std::max<std::int64_t>(clock_->wall_us(), 0)));
+  send_job_outbox();  // what handling the inbound sent, ahead of the consensus groups below, as before
   // Consensus groups made durable since the last turn leave now; their
   // chosen events change job records that this turn's job write carries.
   POLDER_RETURN_IF_ERROR(consensus_host_->complete(clock_->wall_us()));
@@ -553,8 +594,10 @@ Status Daemon::turn(Instant now) {
   POLDER_RETURN_IF_ERROR(consensus_host_->persist());
   POLDER_RETURN_IF_ERROR(storage_->sync());
   jobs_->release(jobs_written, clock_->now(), clock_->wall_us());
+  send_job_outbox();
   POLDER_RETURN_IF_ERROR(consensus_host_->flush(clock_->wall_us()));
   if (jobs_->has_pending_output()) (void)jobs_->flush(clock_->now(), clock_->wall_us());
+  send_job_outbox();
   return Status::ok();
 }
 
@@ -589,6 +632,7 @@ Status Daemon::run(const std::atomic<bool>& stop) {
   } else if (failure.is_ok() && jobs_->has_pending_output()) {
     (void)jobs_->flush(clock_->now(), clock_->wall_us());
   }
+  if (failure.is_ok()) send_job_outbox();
   if (http_) http_->stop();
   if (failure.is_ok()) {
     if (Status stored = store_replay_windows(); !stored.is_ok()) {
@@ -680,6 +724,8 @@ void Daemon::handle(const Inbound& in) {
     consensus_host_->deliver(in.from, c->bytes, clock_->now());
   } else if (auto* j = std::get_if<JobMessage>(&decoded->payload)) {
     jobs_->on_peer(in.from, std::move(*j), clock_->now(), clock_->wall_us());
+  } else if (auto* batch = std::get_if<JobBatch>(&decoded->payload)) {
+    for (auto& m : batch->messages) jobs_->on_peer(in.from, std::move(m), clock_->now(), clock_->wall_us());
   } else if (auto* r = std::get_if<SignedRecord>(&decoded->payload); r && r->kind == kRevocationKind) {
     if (Status s = take_revocation(in.from, *r); !s.is_ok()) {
       spdlog::warn("refused a revocation from {}: {}", in.from.short_hex(), s.message());

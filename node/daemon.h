@@ -63,6 +63,8 @@ class Daemon {
   void publish_own_record(Instant now);
   void on_consensus_event(const CoreEvent& event);
   void send_job(const NodeId& to, JobMessage message);
+  void send_job_outbox();
+  void send_job_messages(const NodeId& to, std::vector<JobMessage> messages);
   void reply_client(const ClientRef& client, Payload payload);
   void publish_snapshot(Instant now);
   std::string metrics_text() const;
@@ -136,6 +138,11 @@ class Daemon {
   ClientReplayGuard client_replays_;
   std::uint64_t replays_dropped_peer_ = 0;
   std::uint64_t replays_dropped_client_ = 0;
+  // Job messages sent this turn, not yet released (send_job_outbox), and
+  // what left: messages, and the envelopes they were bundled in.
+  std::vector<std::pair<NodeId, JobMessage>> job_outbox_;
+  std::uint64_t job_messages_sent_ = 0;
+  std::uint64_t job_envelopes_sent_ = 0;
 };
 
 }  // namespace polder::node

@@ -489,6 +489,10 @@ void build_payload(wire::Envelope::Payload::Builder p, const Payload& payload) {
       }
     }
     void operator()(const JobMessage& v) { build_job_message(p.initJob(), v); }
+    void operator()(const JobBatch& v) {
+      auto list = p.initJobBatch(static_cast<unsigned>(v.messages.size()));
+      for (unsigned i = 0; i < v.messages.size(); ++i) build_job_message(list[i], v.messages[i]);
+    }
     void operator()(const GossipPayload& v) { p.setGossip(as_data(v.bytes)); }
     void operator()(const ConsensusPayload& v) { p.setConsensus(as_data(v.bytes)); }
     void operator()(const UnknownPayload&) {
@@ -528,6 +532,21 @@ Result<Payload> read_payload(wire::Envelope::Payload::Reader p) {
       auto m = read_job_message(p.getJob());
       if (!m) return m.status();
       return Payload(std::move(*m));
+    }
+    case wire::Envelope::Payload::JOB_BATCH: {
+      auto list = p.getJobBatch();
+      if (list.size() == 0 || list.size() > kJobBatchMessagesMax) {
+        return invalid_argument("job batch: " + std::to_string(list.size()) + " messages (1.." +
+                                std::to_string(kJobBatchMessagesMax) + " allowed)");
+      }
+      JobBatch batch;
+      batch.messages.reserve(list.size());
+      for (auto r : list) {
+        auto m = read_job_message(r);
+        if (!m) return Status(m.status().code(), "job batch: " + m.status().message());
+        batch.messages.push_back(std::move(*m));
+      }
+      return Payload(std::move(batch));
     }
   }
   return Payload(UnknownPayload{static_cast<std::uint16_t>(p.which())});

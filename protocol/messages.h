@@ -252,8 +252,17 @@ struct JobMessage {
   bool operator==(const JobMessage&) const = default;
 };
 
+// Node-to-node job messages of one turn to one peer, in the order they were
+// sent: one envelope (one encryption, one ZMQ message) instead of one each.
+// Holds 1..kJobBatchMessagesMax messages; the decoder refuses any other count.
+struct JobBatch {
+  std::vector<JobMessage> messages;
+  bool operator==(const JobBatch&) const = default;
+};
+inline constexpr std::size_t kJobBatchMessagesMax = 256;
+
 using Payload = std::variant<Ping, Pong, InfoRequest, NodeInfo, SignedRecord, ErrorReply, GossipPayload,
-                             ConsensusPayload, NodesRequest, MemberList, JobMessage, UnknownPayload>;
+                             ConsensusPayload, NodesRequest, MemberList, JobMessage, JobBatch, UnknownPayload>;
 
 struct Envelope {
   std::uint16_t version = kProtocolVersion;

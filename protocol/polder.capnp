@@ -37,6 +37,10 @@ struct Envelope {
     # query, logs, cancel). `kind` says which; see JobMessageKind in
     # protocol/messages.h.
     job @14 :JobMessage;
+    # Node-to-node job messages of one event-loop turn to one peer, in the
+    # order they were sent (one envelope, one encryption, instead of one
+    # each). 1..kJobBatchMessagesMax messages; never on the client channel.
+    jobBatch @15 :List(JobMessage);
   }
 }
 

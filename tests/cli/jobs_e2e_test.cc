@@ -126,6 +126,16 @@ TEST_F(JobsTest, SubmitWaitPrintsOutputWithGpuSlotsAndAnyNodeAgrees) {
   EXPECT_NE(metrics.find("polder_jobs{state=\"finished\"} 2"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("polder_consensus_decision_seconds_count"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("polder_gpus{type=\"H100\",use=\"free\"} 2"), std::string::npos) << metrics;
+  // Job messages to peers leave bundled per peer (jobBatch): never more
+  // envelopes than messages, and some of each after two jobs on 3 nodes.
+  auto counter = [&metrics](const std::string& sample) {
+    auto at = metrics.find(sample + " ");
+    return at == std::string::npos ? -1.0 : std::stod(metrics.substr(at + sample.size() + 1));
+  };
+  const double job_messages = counter("polder_job_messages_sent_total{what=\"messages\"}");
+  const double job_envelopes = counter("polder_job_messages_sent_total{what=\"envelopes\"}");
+  EXPECT_GT(job_envelopes, 0) << metrics;
+  EXPECT_GE(job_messages, job_envelopes) << metrics;
   // Prometheus text format: every sample belongs to the family of the last
   // `# TYPE` line (histograms add _bucket/_sum/_count), and no family twice.
   std::istringstream lines(metrics);

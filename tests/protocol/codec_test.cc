@@ -209,6 +209,67 @@ TEST(CodecTest, JobMessageWithABadIdIsRejected) {
   EXPECT_NE(decoded.status().message().find("jobId"), std::string::npos) << decoded.status().message();
 }
 
+TEST(CodecTest, JobBatchRoundTripsInOrder) {
+  Codec codec;
+  JobBatch batch;
+  batch.messages.push_back(sample_job_message());
+  JobMessage second;
+  second.kind = JobMessageKind::kReserveReply;
+  second.reservation = 42;
+  second.held_by_reservations = true;
+  batch.messages.push_back(second);
+  batch.messages.push_back(sample_job_message());
+  batch.messages.back().attempt = 7;
+  auto bytes = codec.encode(envelope_with(batch));
+  ASSERT_TRUE(bytes.is_ok()) << bytes.status().to_string();
+  auto decoded = codec.decode(*bytes);
+  ASSERT_TRUE(decoded.is_ok()) << decoded.status().to_string();
+  ASSERT_TRUE(std::holds_alternative<JobBatch>(decoded->payload));
+  EXPECT_EQ(std::get<JobBatch>(decoded->payload), batch);
+}
+
+// Builds an envelope whose jobBatch holds `count` messages; the message at
+// `bad` (if any) carries a 5-byte job id.
+Bytes job_batch_bytes(unsigned count, int bad) {
+  capnp::MallocMessageBuilder message;
+  auto b = message.initRoot<wire::Envelope>();
+  b.setVersion(kProtocolVersion);
+  auto sender = identity_from(1).id();
+  b.setSender(capnp::Data::Reader(sender.bytes().data(), 32));
+  b.setMessageId(9);
+  auto list = b.initPayload().initJobBatch(count);
+  std::uint8_t short_id[5] = {1, 2, 3, 4, 5};
+  for (unsigned i = 0; i < count; ++i) {
+    list[i].setKind(static_cast<std::uint16_t>(JobMessageKind::kReserveReply));
+    if (static_cast<int>(i) == bad) list[i].setJobId(capnp::Data::Reader(short_id, sizeof short_id));
+  }
+  auto words = capnp::messageToFlatArray(message);
+  auto bytes = words.asBytes();
+  return Bytes(bytes.begin(), bytes.end());
+}
+
+TEST(CodecTest, JobBatchEmptyOversizedOrWithABadMessageIsRejectedWhole) {
+  Codec codec;
+  auto fine = codec.decode(job_batch_bytes(kJobBatchMessagesMax, -1));
+  ASSERT_TRUE(fine.is_ok()) << fine.status().to_string();
+  EXPECT_EQ(std::get<JobBatch>(fine->payload).messages.size(), kJobBatchMessagesMax);
+
+  auto empty = codec.decode(job_batch_bytes(0, -1));
+  ASSERT_FALSE(empty.is_ok());
+  EXPECT_EQ(empty.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(empty.status().message().find("job batch: 0 messages"), std::string::npos) << empty.status().message();
+
+  auto over = codec.decode(job_batch_bytes(kJobBatchMessagesMax + 1, -1));
+  ASSERT_FALSE(over.is_ok());
+  EXPECT_NE(over.status().message().find("job batch: 257 messages"), std::string::npos) << over.status().message();
+
+  auto bad = codec.decode(job_batch_bytes(3, 1));
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_NE(bad.status().message().find("job batch: job message jobId"), std::string::npos) << bad.status().message();
+  EXPECT_EQ(codec.counters().rejected, 3u);
+  EXPECT_EQ(codec.counters().decoded, 1u);
+}
+
 TEST(CodecTest, WorkOfferRoundTripsWithItsFreeCapacity) {
   Codec codec;
   JobMessage offer;
@@ -317,7 +378,7 @@ TEST(CodecTest, IgnoresAndCountsUnknownPayloadFromNewerNode) {
   auto decoded = codec.decode(std::span<const std::uint8_t>(bytes.begin(), bytes.size()));
   ASSERT_TRUE(decoded.is_ok()) << decoded.status().to_string();
   ASSERT_TRUE(std::holds_alternative<UnknownPayload>(decoded->payload));
-  EXPECT_EQ(std::get<UnknownPayload>(decoded->payload).ordinal, 11u);  // 12th union member
+  EXPECT_EQ(std::get<UnknownPayload>(decoded->payload).ordinal, 12u);  // 13th union member
   EXPECT_EQ(decoded->sender, sender);
   EXPECT_EQ(codec.counters().unknown_payloads, 1u);
 }

@@ -23,7 +23,8 @@ struct Envelope {
     nodesRequest @12 :Void;
     nodesReply @13 :Data;
     job @14 :Data;
-    futureThing @15 :FutureThing;
+    jobBatch @15 :Data;
+    futureThing @16 :FutureThing;
   }
 }
 
