@@ -66,7 +66,6 @@ GossipCore::GossipCore(ConstructionTag, const NodeId& self, GossipOptions option
       options_(std::move(options)),
       rng_(seed),
       codec_(CodecLimits{options_.config.message_bytes_max, options_.config.record_bytes_max, 1024, 4096, 8}),
-      table_(options_.table_memory != nullptr ? options_.table_memory : std::pmr::new_delete_resource()),
       vivaldi_(options_.config.vivaldi),
       awareness_(options_.config.awareness_max),
       broadcasts_(options_.config.broadcasts_max) {

@@ -116,9 +116,6 @@ struct GossipOptions {
   std::shared_ptr<const MemberDirectory> directory;
   Bytes own_record;  // this node's signed record; may be empty
   std::size_t expected_members = 0;  // reserve hint
-  // Where the member table's arrays live (see MemberTable); must outlive
-  // the core. Null: the heap.
-  std::pmr::memory_resource* table_memory = nullptr;
 };
 
 class GossipCore : public Core {

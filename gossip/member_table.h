@@ -11,7 +11,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <memory_resource>
 #include <utility>
 #include <vector>
 
@@ -45,13 +44,6 @@ class MemberDirectory {
 class MemberTable {
  public:
   static constexpr std::uint32_t kNone = 0xffffffffU;
-
-  // `memory` holds the member and cold arrays (the table's bulk: ~88 bytes
-  // a member); the caller keeps it alive as long as the table. The
-  // simulator passes huge-page-backed memory (10,000 tables of 10,000
-  // members); the default is the heap.
-  explicit MemberTable(std::pmr::memory_resource* memory = std::pmr::new_delete_resource())
-      : members_(memory), cold_(memory) {}
 
   // Keeps the members of `directory` in slots 0 .. directory->size() - 1
   // (not in use until inserted); other ids take slots after them and the
@@ -106,8 +98,8 @@ class MemberTable {
   };
   std::shared_ptr<const MemberDirectory> directory_;  // null: every id in index_
   std::uint32_t directory_slots_ = 0;                  // slots reserved for the directory
-  std::pmr::vector<Member> members_;
-  std::pmr::vector<Cold> cold_;  // by slot, like members_
+  std::vector<Member> members_;
+  std::vector<Cold> cold_;  // by slot, like members_
   std::vector<std::uint32_t> free_;
   std::vector<std::uint64_t> index_;  // (tag, slot) or kEmpty of slots >= directory_slots_; power of two, load <= 3/4
   std::size_t size_ = 0;

@@ -14,7 +14,6 @@
 #include "gossip/invariants.h"
 #include "sim/gossip_geo.h"
 #include "sim/gossip_records.h"
-#include "sim/huge_page_arena.h"
 #include "sim/parallel_simulator.h"
 
 namespace polder::sim {
@@ -144,7 +143,6 @@ class Campaign {
         config_(campaign_gossip_config(options)) {
     // One verifier (and interning map) per partition thread.
     for (std::uint32_t p = 0; p < threads_; ++p) verifiers_.push_back(std::make_shared<FakeRecordVerifier>());
-    for (std::uint32_t p = 0; p < threads_; ++p) table_memory_.push_back(std::make_unique<HugePageArena>());
     assign_regions();
     deaths_.resize(threads_);
     invariants_.assign(threads_, Status::ok());
@@ -196,9 +194,6 @@ class Campaign {
   std::uint32_t threads_;
   std::vector<std::uint32_t> partition_of_region_;  // which thread simulates each region
   std::vector<std::shared_ptr<FakeRecordVerifier>> verifiers_;  // by partition
-  // By partition: the member tables' arrays, on huge pages (a partition's
-  // cores are created and destroyed on its thread). Outlives world_.
-  std::vector<std::unique_ptr<HugePageArena>> table_memory_;
   gossip::GossipConfig config_;
   Meter meter_;
   std::vector<NodeId> ids_;
@@ -230,7 +225,6 @@ std::unique_ptr<Core> Campaign::make_core(const NodeId& self, const DurableRecor
   // persisted member table) and their first records; one list for all.
   o.shared_initial_members = initial_members_[partition_of(index)];
   o.directory = directory_;
-  o.table_memory = table_memory_[partition_of(index)].get();
   const bool restarted = !durable.empty();
   o.own_record = make_fake_record(self, 0, restarted ? ++sequence_[index] : sequence_[index]);
   for (std::uint32_t k = 1; k <= 3; ++k) o.config.seeds.push_back(ids_[(index + k * 7919) % options_.nodes]);
