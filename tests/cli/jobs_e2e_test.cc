@@ -82,6 +82,17 @@ class JobsTest : public EndToEndTest {
     EXPECT_EQ(id.size(), 64u) << r.output;
     return id;
   }
+  // Submits `args` at `node` until it is accepted (admission refuses while
+  // placement lags) or `within` passes; returns the last try.
+  RunResult submit_until_accepted(int node, const std::string& args, std::chrono::seconds within) {
+    RunResult r;
+    for (auto end = std::chrono::steady_clock::now() + within; std::chrono::steady_clock::now() < end;) {
+      r = polder(dirs_[node], "submit " + args);
+      if (r.exit_code == 0) break;
+      std::this_thread::sleep_for(300ms);
+    }
+    return r;
+  }
 
   std::vector<std::string> dirs_;
   std::vector<int> http_ports_;
@@ -339,12 +350,7 @@ TEST_F(JobsTest, SubmitsAreRefusedWhilePlacementLagsAndAcceptedOnceItCatchesUp) 
   // The reservation times out; the job then waits for an H100 (not a lag):
   // a takes submits again, and they run (a and c are a majority of any
   // replica set of three).
-  RunResult ok;
-  for (auto end = std::chrono::steady_clock::now() + 15s; std::chrono::steady_clock::now() < end;) {
-    ok = polder(dirs_[0], "submit -- true");
-    if (ok.exit_code == 0) break;
-    std::this_thread::sleep_for(300ms);
-  }
+  const RunResult ok = submit_until_accepted(0, "-- true", 15s);
   ASSERT_EQ(ok.exit_code, 0) << ok.output << logs();
   EXPECT_EQ(wait_final(0, ok.output.substr(0, 64), 60s), "finished") << logs();
   httplib::Client http("127.0.0.1", http_ports_[0]);
@@ -409,12 +415,7 @@ TEST_F(JobsTest, AJobWaitingBehindUndecidedReservationsClosesAdmissionUntilTheyA
             std::string::npos)
       << logs();
   // c's reservation expires: the waiting job runs, and a takes submits again.
-  RunResult ok;
-  for (auto end = std::chrono::steady_clock::now() + 30s; std::chrono::steady_clock::now() < end;) {
-    ok = polder(dirs_[0], "submit -- true");
-    if (ok.exit_code == 0) break;
-    std::this_thread::sleep_for(300ms);
-  }
+  const RunResult ok = submit_until_accepted(0, "-- true", 30s);
   ASSERT_EQ(ok.exit_code, 0) << ok.output << logs();
   EXPECT_EQ(wait_final(0, waiting, 60s), "finished") << logs();
   EXPECT_EQ(wait_final(0, ok.output.substr(0, 64), 60s), "finished") << logs();

@@ -509,14 +509,19 @@ TEST(ConsensusCore, ProposingADecidedInstanceRepeatsTheEvent) {
   EXPECT_EQ(h.chosen_at(n4, kSpec.key), kRun5);
 }
 
-TEST(ConsensusCore, ForgetErasesInstancesAfterRetention) {
-  ConsensusOptions options = testing::phase_one_at_once();
-  options.retention_us = 5'000'000;
-  Harness h({n1, n2, n3, n4, n5}, options);
+// kSpec decided with kRun5 everywhere, then its job forgotten at n1.
+void decide_then_forget_at_n1(Harness& h) {
   h.propose(n4, kSpec, kRun5);
   h.deliver();
   h.tick_all();
   h.apply(n1, h.core(n1).forget(kSpec.key.job, instant_from_us(h.now_us())));
+}
+
+TEST(ConsensusCore, ForgetErasesInstancesAfterRetention) {
+  ConsensusOptions options = testing::phase_one_at_once();
+  options.retention_us = 5'000'000;
+  Harness h({n1, n2, n3, n4, n5}, options);
+  decide_then_forget_at_n1(h);
   h.advance_us(options.retention_us - 1);
   h.tick_all();
   EXPECT_TRUE(h.core(n1).instance(kSpec.key));
@@ -535,10 +540,7 @@ TEST(ConsensusCore, ForgottenJobsEraseRidesTheNextWrite) {
   ConsensusOptions options = testing::phase_one_at_once();
   options.retention_us = 5'000'000;
   Harness h({n1, n2, n3, n4, n5}, options);
-  h.propose(n4, kSpec, kRun5);
-  h.deliver();
-  h.tick_all();
-  h.apply(n1, h.core(n1).forget(kSpec.key.job, instant_from_us(h.now_us())));
+  decide_then_forget_at_n1(h);
   h.advance_us(options.retention_us);
   // Another instance's Accept makes n1 write: the erase goes in that batch.
   const InstanceSpec other = spec_of(30, 0, {n1, n2, n3}, n2);
