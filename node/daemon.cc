@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "node/job_auth.h"
+#include "node/job_outbox.h"
 #include "node/record_verifier.h"
 #include "node/vote_filter.h"
 #include "protocol/revocation.h"
@@ -278,15 +279,10 @@ void Daemon::send_job(const NodeId& to, JobMessage message) { job_outbox_.emplac
 
 void Daemon::send_job_outbox() {
   if (job_outbox_.empty()) return;
-  std::map<NodeId, std::vector<JobMessage>> by_peer;  // each peer's in the order sent
-  for (auto& [to, m] : job_outbox_) by_peer[to].push_back(std::move(m));
-  job_outbox_.clear();
-  for (auto& [to, messages] : by_peer) {
-    for (std::size_t i = 0; i < messages.size(); i += kJobBatchMessagesMax) {
-      auto end = messages.begin() + static_cast<std::ptrdiff_t>(std::min(messages.size(), i + kJobBatchMessagesMax));
-      send_job_messages(to, std::vector<JobMessage>(std::make_move_iterator(messages.begin() + static_cast<std::ptrdiff_t>(i)),
-                                                    std::make_move_iterator(end)));
-    }
+  std::vector<std::pair<NodeId, JobMessage>> outbox;
+  outbox.swap(job_outbox_);
+  for (auto& bundle : bundle_by_peer(std::move(outbox), kJobBatchMessagesMax)) {
+    send_job_messages(bundle.to, std::move(bundle.messages));
   }
 }
 
