@@ -286,30 +286,16 @@ void Daemon::send_job_outbox() {
   }
 }
 
-// One envelope; a batch over max_message_bytes leaves as two halves (each a
-// later message number, in order), down to single messages.
+// One envelope, or its halves when over max_message_bytes (node/job_outbox.h).
 void Daemon::send_job_messages(const NodeId& to, std::vector<JobMessage> messages) {
-  if (messages.empty()) return;
-  const std::size_t count = messages.size();
-  Envelope e = count == 1 ? envelope(std::move(messages.front()), 0) : envelope(JobBatch{std::move(messages)}, 0);
-  auto bytes = codec_.encode(e);
-  if (!bytes && count > 1) {
-    auto& all = std::get<JobBatch>(e.payload).messages;
-    std::vector<JobMessage> tail(std::make_move_iterator(all.begin() + static_cast<std::ptrdiff_t>(count / 2)),
-                                 std::make_move_iterator(all.end()));
-    all.resize(count / 2);
-    send_job_messages(to, std::move(all));
-    send_job_messages(to, std::move(tail));
-    return;
+  auto encoded = encode_bundle(std::move(messages), [&](Payload p) { return codec_.encode(envelope(std::move(p), 0)); });
+  for (const auto& refused : encoded.refused) spdlog::error("cannot encode a job message: {}", refused.to_string());
+  for (auto& e : encoded.envelopes) {
+    ++job_envelopes_sent_;
+    job_messages_sent_ += e.messages;
+    Status s = transport_->send_to_peer(to, e.bytes);
+    if (!s.is_ok()) spdlog::debug("{} job message(s) to {}: {}", e.messages, to.short_hex(), s.message());
   }
-  if (!bytes) {
-    spdlog::error("cannot encode a job message: {}", bytes.status().to_string());
-    return;
-  }
-  ++job_envelopes_sent_;
-  job_messages_sent_ += count;
-  Status s = transport_->send_to_peer(to, *bytes);
-  if (!s.is_ok()) spdlog::debug("{} job message(s) to {}: {}", count, to.short_hex(), s.message());
 }
 
 void Daemon::reply_client(const ClientRef& client, Payload payload) {

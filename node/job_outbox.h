@@ -4,8 +4,11 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <utility>
 #include <vector>
+
+#include "protocol/status.h"
 
 #include "protocol/ids.h"
 #include "protocol/messages.h"
@@ -19,5 +22,24 @@ struct JobBundle {
 
 // Precondition: bundle_max >= 1.
 std::vector<JobBundle> bundle_by_peer(std::vector<std::pair<NodeId, JobMessage>> outbox, std::size_t bundle_max);
+
+struct EncodedJobEnvelope {
+  Bytes bytes;
+  std::size_t messages = 0;  // how many job messages it carries
+};
+
+struct EncodedJobBundle {
+  std::vector<EncodedJobEnvelope> envelopes;  // to send in this order
+  std::vector<Status> refused;                // one per single message too large to encode
+};
+
+// How one bundle leaves: one envelope (a JobMessage alone, else a JobBatch)
+// if it encodes within the limit, else its two halves, first then second,
+// each the same way, down to single messages; a single message that still
+// does not encode is refused. `encode` wraps a payload in an envelope (it
+// numbers the envelope: a half encodes after the whole it came from) and
+// fails only when the encoding is too large.
+EncodedJobBundle encode_bundle(std::vector<JobMessage> messages,
+                               const std::function<Result<Bytes>(Payload)>& encode);
 
 }  // namespace polder::node

@@ -3,7 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <functional>
+
 #include <string>
+
+#include "protocol/codec.h"
 
 namespace polder::node {
 namespace {
@@ -52,6 +57,94 @@ TEST(JobOutbox, APeersMessagesOverTheBundleLimitLeaveInSeveralBundlesInOrder) {
 }
 
 TEST(JobOutbox, AnEmptyOutboxSendsNothing) { EXPECT_TRUE(bundle_by_peer({}, 256).empty()); }
+
+// The envelopes a bundle left as, decoded: the numbers of the messages each carries.
+struct Sent {
+  std::vector<std::vector<std::uint64_t>> numbers;
+  std::vector<std::uint64_t> message_ids;
+  std::size_t largest = 0;
+};
+
+Sent decode_all(const EncodedJobBundle& encoded, Codec& codec) {
+  Sent sent;
+  for (const auto& e : encoded.envelopes) {
+    sent.largest = std::max(sent.largest, e.bytes.size());
+    auto envelope = codec.decode(e.bytes);
+    EXPECT_TRUE(envelope.is_ok()) << envelope.status().to_string();
+    if (!envelope) continue;
+    sent.message_ids.push_back(envelope->message_id);
+    std::vector<std::uint64_t> carried;
+    if (const auto* one = std::get_if<JobMessage>(&envelope->payload)) carried.push_back(one->request_id);
+    if (const auto* batch = std::get_if<JobBatch>(&envelope->payload)) {
+      for (const auto& m : batch->messages) carried.push_back(m.request_id);
+    }
+    EXPECT_EQ(carried.size(), e.messages);
+    sent.numbers.push_back(carried);
+  }
+  return sent;
+}
+
+JobMessage padded(std::uint64_t n, std::size_t bytes) {
+  JobMessage m = numbered(n);
+  m.message = std::string(bytes, 'x');
+  return m;
+}
+
+struct Encoder {
+  Codec codec;
+  std::uint64_t next_id = 0;
+  Result<Bytes> operator()(Payload p) {
+    Envelope e;
+    e.sender = key('c');
+    e.message_id = ++next_id;
+    e.payload = std::move(p);
+    return codec.encode(e);
+  }
+};
+
+TEST(JobOutbox, ABundleThatFitsLeavesAsOneEnvelope) {
+  Encoder encoder;
+  std::vector<JobMessage> messages;
+  for (std::uint64_t n = 1; n <= 4; ++n) messages.push_back(padded(n, 100));
+  const auto encoded = encode_bundle(std::move(messages), std::ref(encoder));
+  EXPECT_TRUE(encoded.refused.empty());
+  Codec reader;
+  const Sent sent = decode_all(encoded, reader);
+  EXPECT_EQ(sent.numbers, (std::vector<std::vector<std::uint64_t>>{{1, 2, 3, 4}}));
+  EXPECT_EQ(encoder.next_id, 1u);
+}
+
+TEST(JobOutbox, ABundleOverTheMessageLimitLeavesInHalvesInOrderEachWithinTheLimit) {
+  constexpr std::size_t kLimit = 2600;  // two 1000-byte messages fit, three do not
+  Encoder encoder{Codec(CodecLimits{.max_message_bytes = kLimit})};
+  std::vector<JobMessage> messages;
+  for (std::uint64_t n = 1; n <= 5; ++n) messages.push_back(padded(n, 1000));
+  const auto encoded = encode_bundle(std::move(messages), std::ref(encoder));
+  EXPECT_TRUE(encoded.refused.empty());
+  Codec reader;
+  const Sent sent = decode_all(encoded, reader);
+  // 5 -> 2 + 3 -> 2 + (1 + 2): every message once, in the order sent.
+  EXPECT_EQ(sent.numbers, (std::vector<std::vector<std::uint64_t>>{{1, 2}, {3}, {4, 5}}));
+  EXPECT_LE(sent.largest, kLimit);
+  // Halves are numbered after the whole they came from, so ids rise in sending order.
+  EXPECT_TRUE(std::is_sorted(sent.message_ids.begin(), sent.message_ids.end()));
+  EXPECT_EQ(std::adjacent_find(sent.message_ids.begin(), sent.message_ids.end()), sent.message_ids.end());
+}
+
+TEST(JobOutbox, AMessageTooLargeAloneIsRefusedAndTheOthersStillLeave) {
+  constexpr std::size_t kLimit = 2600;
+  Encoder encoder{Codec(CodecLimits{.max_message_bytes = kLimit})};
+  std::vector<JobMessage> messages;
+  messages.push_back(padded(1, 100));
+  messages.push_back(padded(2, 5000));
+  messages.push_back(padded(3, 100));
+  const auto encoded = encode_bundle(std::move(messages), std::ref(encoder));
+  ASSERT_EQ(encoded.refused.size(), 1u);
+  EXPECT_FALSE(encoded.refused.front().is_ok());
+  Codec reader;
+  const Sent sent = decode_all(encoded, reader);
+  EXPECT_EQ(sent.numbers, (std::vector<std::vector<std::uint64_t>>{{1}, {3}}));
+}
 
 }  // namespace
 }  // namespace polder::node
