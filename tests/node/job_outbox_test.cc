@@ -102,14 +102,19 @@ struct Encoder {
   }
 };
 
-TEST(JobOutbox, ABundleThatFitsLeavesAsOneEnvelope) {
-  Encoder encoder;
+// Messages 1..count, each padded by `bytes`, encoded as one bundle; none may be refused.
+Sent send_numbered(Encoder& encoder, std::uint64_t count, std::size_t bytes) {
   std::vector<JobMessage> messages;
-  for (std::uint64_t n = 1; n <= 4; ++n) messages.push_back(padded(n, 100));
+  for (std::uint64_t n = 1; n <= count; ++n) messages.push_back(padded(n, bytes));
   const auto encoded = encode_bundle(std::move(messages), std::ref(encoder));
   EXPECT_TRUE(encoded.refused.empty());
   Codec reader;
-  const Sent sent = decode_all(encoded, reader);
+  return decode_all(encoded, reader);
+}
+
+TEST(JobOutbox, ABundleThatFitsLeavesAsOneEnvelope) {
+  Encoder encoder;
+  const Sent sent = send_numbered(encoder, 4, 100);
   EXPECT_EQ(sent.numbers, (std::vector<std::vector<std::uint64_t>>{{1, 2, 3, 4}}));
   EXPECT_EQ(encoder.next_id, 1u);
 }
@@ -117,12 +122,7 @@ TEST(JobOutbox, ABundleThatFitsLeavesAsOneEnvelope) {
 TEST(JobOutbox, ABundleOverTheMessageLimitLeavesInHalvesInOrderEachWithinTheLimit) {
   constexpr std::size_t kLimit = 2600;  // two 1000-byte messages fit, three do not
   Encoder encoder{Codec(CodecLimits{.max_message_bytes = kLimit})};
-  std::vector<JobMessage> messages;
-  for (std::uint64_t n = 1; n <= 5; ++n) messages.push_back(padded(n, 1000));
-  const auto encoded = encode_bundle(std::move(messages), std::ref(encoder));
-  EXPECT_TRUE(encoded.refused.empty());
-  Codec reader;
-  const Sent sent = decode_all(encoded, reader);
+  const Sent sent = send_numbered(encoder, 5, 1000);
   // 5 -> 2 + 3 -> 2 + (1 + 2): every message once, in the order sent.
   EXPECT_EQ(sent.numbers, (std::vector<std::vector<std::uint64_t>>{{1, 2}, {3}, {4, 5}}));
   EXPECT_LE(sent.largest, kLimit);
