@@ -288,7 +288,7 @@ void Daemon::send_job_outbox() {
 
 // One envelope, or its halves when over max_message_bytes (node/job_outbox.h).
 void Daemon::send_job_messages(const NodeId& to, std::vector<JobMessage> messages) {
-  auto encoded = encode_bundle(std::move(messages), [&](Payload p) { return codec_.encode(envelope(std::move(p), 0)); });
+  auto encoded = encode_bundle(std::move(messages), codec_, [&](Payload p) { return envelope(std::move(p), 0); });
   for (const auto& refused : encoded.refused) spdlog::error("cannot encode a job message: {}", refused.to_string());
   for (auto& e : encoded.envelopes) {
     ++job_envelopes_sent_;

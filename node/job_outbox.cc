@@ -22,40 +22,35 @@ std::vector<JobBundle> bundle_by_peer(std::vector<std::pair<NodeId, JobMessage>>
 
 namespace {
 
-void encode_into(std::vector<JobMessage> messages, const std::function<Result<Bytes>(Payload)>& encode,
+void encode_into(std::vector<JobMessage> messages, const Codec& codec, const std::function<Envelope(Payload)>& wrap,
                  EncodedJobBundle& out) {
   if (messages.empty()) return;
   const std::size_t count = messages.size();
-  if (count == 1) {
-    auto bytes = encode(Payload(std::move(messages.front())));
-    if (bytes) {
-      out.envelopes.push_back(EncodedJobEnvelope{std::move(*bytes), 1});
-    } else {
-      out.refused.push_back(bytes.status());
-    }
-    return;
-  }
-  JobBatch batch{std::move(messages)};
-  // The encoder takes its payload by value; keep the messages to split if it refuses.
-  auto bytes = encode(Payload(batch));
+  Envelope e = count == 1 ? wrap(std::move(messages.front())) : wrap(JobBatch{std::move(messages)});
+  auto bytes = codec.encode(e);
   if (bytes) {
     out.envelopes.push_back(EncodedJobEnvelope{std::move(*bytes), count});
     return;
   }
-  auto& all = batch.messages;
+  if (count == 1) {
+    out.refused.push_back(bytes.status());
+    return;
+  }
+  // The messages are still in the envelope that did not encode: split them from there.
+  auto& all = std::get<JobBatch>(e.payload).messages;
   std::vector<JobMessage> tail(std::make_move_iterator(all.begin() + static_cast<std::ptrdiff_t>(count / 2)),
                                std::make_move_iterator(all.end()));
   all.resize(count / 2);
-  encode_into(std::move(all), encode, out);
-  encode_into(std::move(tail), encode, out);
+  encode_into(std::move(all), codec, wrap, out);
+  encode_into(std::move(tail), codec, wrap, out);
 }
 
 }  // namespace
 
-EncodedJobBundle encode_bundle(std::vector<JobMessage> messages,
-                               const std::function<Result<Bytes>(Payload)>& encode) {
+EncodedJobBundle encode_bundle(std::vector<JobMessage> messages, const Codec& codec,
+                               const std::function<Envelope(Payload)>& wrap) {
   EncodedJobBundle out;
-  encode_into(std::move(messages), encode, out);
+  encode_into(std::move(messages), codec, wrap, out);
   return out;
 }
 

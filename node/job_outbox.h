@@ -8,10 +8,10 @@
 #include <utility>
 #include <vector>
 
-#include "protocol/status.h"
-
+#include "protocol/codec.h"
 #include "protocol/ids.h"
 #include "protocol/messages.h"
+#include "protocol/status.h"
 
 namespace polder::node {
 
@@ -36,10 +36,10 @@ struct EncodedJobBundle {
 // How one bundle leaves: one envelope (a JobMessage alone, else a JobBatch)
 // if it encodes within the limit, else its two halves, first then second,
 // each the same way, down to single messages; a single message that still
-// does not encode is refused. `encode` wraps a payload in an envelope (it
-// numbers the envelope: a half encodes after the whole it came from) and
-// fails only when the encoding is too large.
-EncodedJobBundle encode_bundle(std::vector<JobMessage> messages,
-                               const std::function<Result<Bytes>(Payload)>& encode);
+// does not encode is refused (Codec::encode fails only when too large).
+// `wrap` makes the envelope of a payload and numbers it: a half is wrapped
+// after the whole it came from.
+EncodedJobBundle encode_bundle(std::vector<JobMessage> messages, const Codec& codec,
+                               const std::function<Envelope(Payload)>& wrap);
 
 }  // namespace polder::node

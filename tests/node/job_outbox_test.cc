@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <functional>
-
 #include <string>
 
 #include "protocol/codec.h"
@@ -90,15 +89,16 @@ JobMessage padded(std::uint64_t n, std::size_t bytes) {
   return m;
 }
 
+// Numbers each envelope it wraps, as the daemon does.
 struct Encoder {
   Codec codec;
   std::uint64_t next_id = 0;
-  Result<Bytes> operator()(Payload p) {
+  Envelope operator()(Payload p) {
     Envelope e;
     e.sender = key('c');
     e.message_id = ++next_id;
     e.payload = std::move(p);
-    return codec.encode(e);
+    return e;
   }
 };
 
@@ -106,7 +106,7 @@ struct Encoder {
 Sent send_numbered(Encoder& encoder, std::uint64_t count, std::size_t bytes) {
   std::vector<JobMessage> messages;
   for (std::uint64_t n = 1; n <= count; ++n) messages.push_back(padded(n, bytes));
-  const auto encoded = encode_bundle(std::move(messages), std::ref(encoder));
+  const auto encoded = encode_bundle(std::move(messages), encoder.codec, std::ref(encoder));
   EXPECT_TRUE(encoded.refused.empty());
   Codec reader;
   return decode_all(encoded, reader);
@@ -138,7 +138,7 @@ TEST(JobOutbox, AMessageTooLargeAloneIsRefusedAndTheOthersStillLeave) {
   messages.push_back(padded(1, 100));
   messages.push_back(padded(2, 5000));
   messages.push_back(padded(3, 100));
-  const auto encoded = encode_bundle(std::move(messages), std::ref(encoder));
+  const auto encoded = encode_bundle(std::move(messages), encoder.codec, std::ref(encoder));
   ASSERT_EQ(encoded.refused.size(), 1u);
   EXPECT_FALSE(encoded.refused.front().is_ok());
   Codec reader;
