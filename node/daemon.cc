@@ -436,6 +436,11 @@ std::string Daemon::metrics_text() const {
   sample("polder_job_record_writes_total", "", static_cast<double>(j.record_writes));
   metric("polder_job_records_written_total", "counter", "Job records written in those batches.");
   sample("polder_job_records_written_total", "", static_cast<double>(j.records_written));
+  metric("polder_job_lazy_record_writes_total", "counter",
+         "Batches of only \"running\" job records, written with no fsync of their own (made durable by the next one).");
+  sample("polder_job_lazy_record_writes_total", "", static_cast<double>(j.lazy_record_writes));
+  metric("polder_job_lazy_records_written_total", "counter", "Job records written in those batches.");
+  sample("polder_job_lazy_records_written_total", "", static_cast<double>(j.lazy_records_written));
   metric("polder_reservations_total", "counter", "Reservations asked of other nodes, by outcome.");
   sample("polder_reservations_total", "outcome=\"granted\"", static_cast<double>(j.reservations_granted));
   sample("polder_reservations_total", "outcome=\"refused\"", static_cast<double>(j.reservations_refused));
@@ -611,7 +616,7 @@ Status Daemon::run(const std::atomic<bool>& stop) {
   // idle before storage closes; what the last writes decided is stored.
   if (Status s = consensus_host_->drain(clock_->wall_us()); !s.is_ok()) {
     if (failure.is_ok()) spdlog::error("consensus writes at shutdown: {}", s.to_string());
-  } else if (failure.is_ok() && jobs_->has_pending_output()) {
+  } else if (failure.is_ok() && (jobs_->has_pending_output() || jobs_->has_unwritten_records())) {
     (void)jobs_->flush(clock_->now(), clock_->wall_us());
   }
   if (failure.is_ok()) send_job_outbox();

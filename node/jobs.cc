@@ -511,10 +511,15 @@ Status JobManager::flush(Instant now, std::int64_t wall_us) {
 }
 
 Status JobManager::write(Durability durability) {
-  Status written = Status::ok();
-  if (!dirty_.empty()) {
-    WriteBatch batch;
-    for (const auto& id : dirty_) {
+  for (const auto& id : dirty_) lazy_.erase(id);
+  if (dirty_.empty() && lazy_.empty()) return Status::ok();
+  // Only lazy records: nothing asks for an fsync, unless the caller's
+  // synced write is to cover records written earlier and not yet released.
+  const bool lazy_only = dirty_.empty();
+  if (lazy_only && !(durability == Durability::kSync && !written_.empty())) durability = Durability::kLazy;
+  WriteBatch batch;
+  for (const auto* ids : {&dirty_, &lazy_}) {
+    for (const auto& id : *ids) {
       auto it = jobs_.find(id);
       if (it == jobs_.end()) continue;
       auto bytes = encode_job_message(record_message(it->second));
@@ -524,16 +529,23 @@ Status JobManager::write(Durability durability) {
       }
       batch.put(Column::kJobs, key_of(id), *bytes);
     }
-    written = d_.storage->write(batch, durability);
-    if (written.is_ok()) {
-      ++counters_.record_writes;
-      counters_.records_written += batch.count();
-      written_.insert(dirty_.begin(), dirty_.end());
-      dirty_.clear();
-    } else {
-      spdlog::error("jobs: cannot store {} job record(s), will retry: {}", dirty_.size(), written.to_string());
-    }
   }
+  Status written = d_.storage->write(batch, durability);
+  if (!written.is_ok()) {
+    spdlog::error("jobs: cannot store {} job record(s), will retry: {}", dirty_.size() + lazy_.size(),
+                  written.to_string());
+    return lazy_only ? Status::ok() : written;  // lazy records gate nothing: retried by the next write
+  }
+  if (durability == Durability::kLazy) {
+    ++counters_.lazy_record_writes;
+    counters_.lazy_records_written += batch.count();
+  } else {
+    ++counters_.record_writes;
+    counters_.records_written += batch.count();
+  }
+  written_.insert(dirty_.begin(), dirty_.end());
+  dirty_.clear();
+  lazy_.clear();
   return written;
 }
 
@@ -1306,16 +1318,18 @@ void JobManager::launch(Record& r, ExecLease& lease, Instant now, std::int64_t w
   // exactly as the "running" record would. So once "placed" is on disk the
   // process starts, and the holders hear "running", now rather than after
   // this turn's write and fsync: one turn less on every job's submit →
-  // running. The "running" record is written by the flush as usual; until
-  // then a restart reports the attempt lost, as it would anyway.
+  // running. The "running" record goes with the next write, lazily (no
+  // fsync of its own, persist_lazily()): until it is durable a restart
+  // reports the attempt lost, as it would anyway.
   const bool placed_durable = dirty_.count(r.view.job_id) == 0 && written_.count(r.view.job_id) == 0;
-  persist(r);
   ExecRequest req{r.view.job_id, lease.attempt, r.spec, lease.gpu_slots, r.spec.max_run_time_s};
   if (!placed_durable) {
+    persist(r);
     out_start_.push_back(std::move(req));
     broadcast_update(r);
     return;
   }
+  persist_lazily(r);
   for (const auto& to : holders(r)) d_.send(to, update_message(r.view));
   start_process(req, Status::ok(), now, wall_us);
 }
@@ -1626,6 +1640,7 @@ void JobManager::apply_update(const JobView& v, std::int64_t wall_us) {
   }
   if (job_state_is_final(r.view.state)) return;
   bool changed = false;
+  bool lazy = false;
   if (v.attempt == r.view.attempt && (v.state == "lost" || v.state == "failed")) {
     if (v.state == "failed" && !r.cancel_requested) {
       std::uint32_t failures = std::max(r.view.failures, v.failures) + 1;
@@ -1649,6 +1664,11 @@ void JobManager::apply_update(const JobView& v, std::int64_t wall_us) {
       counters_.submit_to_running_ms.observe(
           std::chrono::duration<double, std::milli>(last_now_ - r.accepted_at).count());
     }
+    // "running" over this attempt's "placed" or "running" needs no fsync
+    // (persist_lazily); over anything else (a holder that never heard
+    // "placed") it is written synced like every other change.
+    lazy = v.state == "running" && v.attempt == r.view.attempt &&
+           (r.view.state == "placed" || r.view.state == "running");
     std::uint32_t failures = std::max(r.view.failures, v.failures);
     r.view = v;
     r.view.failures = failures;
@@ -1659,6 +1679,10 @@ void JobManager::apply_update(const JobView& v, std::int64_t wall_us) {
     changed = true;
   }
   if (!changed) return;
+  if (lazy) {
+    persist_lazily(r);
+    return;
+  }
   persist(r);
   if (job_state_is_final(r.view.state)) {
     spdlog::info("job {}: {} ({})", v.job_id.short_hex(), r.view.state, r.view.message);

@@ -142,6 +142,8 @@ struct JobCounters {
   std::uint64_t lease_lapses = 0;       // attempts killed here because their lease lapsed
   std::uint64_t record_writes = 0;      // synced batches of job records (one fsync each)
   std::uint64_t records_written = 0;    // job records in those batches
+  std::uint64_t lazy_record_writes = 0;  // batches of only "running" records, written with no fsync of their own
+  std::uint64_t lazy_records_written = 0;  // job records in those batches
   std::uint64_t unauthorized = 0;       // peer job messages refused by node/job_auth.h rules
   std::uint64_t peer_quota_refused = 0; // replica records refused: their origin is at limits.peer_jobs_max
   std::uint64_t replayed_submits = 0;
@@ -174,9 +176,15 @@ class JobManager {
   // sends, replies and starts once the caller made that write durable
   // (`durable` says whether it did; not ok = nothing is released as if
   // durable, submits are refused, records stay dirty).
+  // Records changed only by persist_lazily() go in the same batch when
+  // there is one; alone, they are written kLazy (no fsync asked for) and
+  // the returned status says nothing about durability: no output waits on
+  // them, and a failed lazy write is retried by the next write().
   Status write(Durability durability);
   void release(const Status& durable, Instant now, std::int64_t wall_us);
   bool has_pending_output() const;
+  // Records not yet handed to storage, lazy ones included (shutdown).
+  bool has_unwritten_records() const { return !dirty_.empty() || !lazy_.empty(); }
   // The consensus filter: false when this node must not vote (Prepare,
   // Accept) in instance `key`, because it granted the executor of an earlier
   // attempt of that job a lease that has not lapsed. The daemon drops such
@@ -369,6 +377,17 @@ class JobManager {
     if (!job_state_is_final(r.view.state)) active_.insert(r.view.job_id);
     count_open(r);
   }
+  // A record now "running" over the "placed" (or "running") of the same
+  // attempt that is already on disk or on its way there: losing this write
+  // in a power cut leaves "placed", which a restart treats exactly as
+  // "running" (restore(): the executor reports the attempt lost, a holder
+  // assumes a fresh lease). So it is written with the next write, kLazy
+  // when nothing else needs an fsync, and no output waits for it.
+  void persist_lazily(Record& r) {
+    if (dirty_.count(r.view.job_id) == 0) lazy_.insert(r.view.job_id);
+    active_.insert(r.view.job_id);
+    count_open(r);
+  }
   // The quota counters follow the records: every change of a record's state
   // is persisted, and persist() calls this, so open_by_origin_[o] is the
   // number of unfinished records of origin o (and open_by_client_[k] of
@@ -403,6 +422,7 @@ class JobManager {
   std::uint32_t fault_no_renew_attempt_ = 0;
   Instant last_heartbeat_;
   std::set<JobId> dirty_;
+  std::set<JobId> lazy_;  // changed, to be written, but nothing waits for the write to be durable (persist_lazily)
   std::set<JobId> written_;  // handed to storage by write(), durable once release() is told so
   // Every job that may not be final (a superset: tick() drops the final
   // ones). Every record is persisted when it is created or changes state,

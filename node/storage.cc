@@ -441,7 +441,7 @@ Status Storage::write_ops(std::span<const PersistOp> ops, Durability durability)
   if (written.is_ok()) {
     if (options.sync) {
       note_synced(async_before);
-    } else if (!ops.empty()) {  // an empty kAsync write leaves nothing to sync
+    } else if (durability == Durability::kAsync) {  // (ops is not empty)
       async_writes_.fetch_add(1, std::memory_order_acq_rel);
     }
   }
@@ -464,6 +464,10 @@ Status Storage::sync() {
     note_synced(async_before);
     return Status::ok();
   });
+}
+
+bool Storage::sync_pending() const {
+  return synced_async_writes_.load(std::memory_order_acquire) < async_writes_.load(std::memory_order_acquire);
 }
 
 Result<std::optional<Bytes>> Storage::get(Column column, std::string_view key) const {

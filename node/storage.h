@@ -68,6 +68,10 @@ inline constexpr std::string_view kSchemaVersionKey = "schema_version";
 enum class Durability {
   kSync,   // fsync the write-ahead log before returning (survives power loss)
   kAsync,  // in the OS page cache only (survives a process crash, not power loss)
+  // As kAsync, but no reason for sync(): durable with the next synced write
+  // or sync() that happens anyway. For records whose loss in a power cut a
+  // restart tolerates (a job's "running" over its durable "placed").
+  kLazy,
 };
 
 struct StorageOptions {
@@ -143,6 +147,9 @@ class Storage {
   // kAsync writes before it (one log), which is how the daemon puts the job
   // records and the acceptor state of one turn under a single fsync.
   Status sync();
+  // Whether a kAsync write is not yet covered by a synced write or sync():
+  // sync() would fsync. kLazy writes never make it true.
+  bool sync_pending() const;
 
   // A core's Effects::persist: atomically and durably (synced) in one write.
   Status apply(std::span<const PersistOp> ops);

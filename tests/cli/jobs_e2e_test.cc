@@ -147,6 +147,19 @@ TEST_F(JobsTest, SubmitWaitPrintsOutputWithGpuSlotsAndAnyNodeAgrees) {
   const double job_envelopes = counter("polder_job_messages_sent_total{what=\"envelopes\"}");
   EXPECT_GT(job_envelopes, 0) << metrics;
   EXPECT_GE(job_messages, job_envelopes) << metrics;
+  // "running" over a durable "placed" asks for no fsync of its own
+  // (JobManager::persist_lazily): over the three nodes, the executors'
+  // starts and the holders' updates of two jobs left some such records.
+  double lazy_records = 0;
+  for (int port : http_ports_) {
+    auto res = httplib::Client("127.0.0.1", port).Get("/metrics");
+    ASSERT_TRUE(res);
+    const std::string sample = "\npolder_job_lazy_records_written_total ";
+    auto at = res->body.find(sample);
+    ASSERT_NE(at, std::string::npos) << res->body;
+    lazy_records += std::stod(res->body.substr(at + sample.size()));
+  }
+  EXPECT_GE(lazy_records, 1);
   // Prometheus text format: every sample belongs to the family of the last
   // `# TYPE` line (histograms add _bucket/_sum/_count), and no family twice.
   std::istringstream lines(metrics);

@@ -454,6 +454,43 @@ TEST(StorageTest, OneSyncedWriteOrSyncCoversTheAsyncWritesBeforeIt) {
   EXPECT_EQ(get_or_die(*storage, Column::kAcceptor, "a1"), bytes("accepted"));
 }
 
+// A kLazy write (a job's "running" over its durable "placed") is no reason
+// to fsync: sync() stays a no-op after it, sync_pending() false; the next
+// synced write or sync() that happens anyway covers it, and a process that
+// stops without either still finds it (it is in the write-ahead log).
+TEST(StorageTest, ALazyWriteIsNoReasonToSyncAndTheNextSyncedWriteCoversIt) {
+  TempDir tmp;
+  auto disk = std::make_shared<DiskFullSwitch>();
+  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(std::make_shared<FaultFileSystem>(disk));
+  StorageOptions options;
+  options.env = env.get();
+  {
+    auto storage = open_or_die(tmp.path(), options);
+    ASSERT_NE(storage, nullptr);
+    EXPECT_FALSE(storage->sync_pending());
+    int before = disk->syncs();
+    ASSERT_TRUE(storage->put(Column::kJobs, "j1", bytes("running"), Durability::kLazy).is_ok());
+    EXPECT_FALSE(storage->sync_pending()) << "a kLazy write must not ask for a sync";
+    ASSERT_TRUE(storage->sync().is_ok());
+    EXPECT_EQ(disk->syncs(), before) << "sync() after only a kLazy write must not fsync";
+
+    ASSERT_TRUE(storage->put(Column::kJobs, "j2", bytes("placed"), Durability::kAsync).is_ok());
+    EXPECT_TRUE(storage->sync_pending());
+    ASSERT_TRUE(storage->put(Column::kJobs, "j3", bytes("running"), Durability::kLazy).is_ok());
+    ASSERT_TRUE(storage->sync().is_ok());
+    EXPECT_GT(disk->syncs(), before) << "the kAsync write still asks for its fsync";
+    EXPECT_FALSE(storage->sync_pending());
+    ASSERT_TRUE(storage->put(Column::kJobs, "j4", bytes("running"), Durability::kLazy).is_ok());
+    // No close(): as if the process stopped here.
+  }
+  auto storage = open_or_die(tmp.path());
+  ASSERT_NE(storage, nullptr);
+  EXPECT_EQ(get_or_die(*storage, Column::kJobs, "j1"), bytes("running"));
+  EXPECT_EQ(get_or_die(*storage, Column::kJobs, "j2"), bytes("placed"));
+  EXPECT_EQ(get_or_die(*storage, Column::kJobs, "j3"), bytes("running"));
+  EXPECT_EQ(get_or_die(*storage, Column::kJobs, "j4"), bytes("running"));
+}
+
 TEST(StorageTest, FullDiskGivesAClearErrorAndChangesNoState) {
   TempDir tmp;
   auto disk = std::make_shared<DiskFullSwitch>();
