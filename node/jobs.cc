@@ -515,8 +515,7 @@ Status JobManager::write(Durability durability) {
   if (dirty_.empty() && lazy_.empty()) return Status::ok();
   // Only lazy records: nothing asks for an fsync, unless the caller's
   // synced write is to cover records written earlier and not yet released.
-  const bool lazy_only = dirty_.empty();
-  if (lazy_only && !(durability == Durability::kSync && !written_.empty())) durability = Durability::kLazy;
+  if (dirty_.empty() && !(durability == Durability::kSync && !written_.empty())) durability = Durability::kLazy;
   WriteBatch batch;
   for (const auto* ids : {&dirty_, &lazy_}) {
     for (const auto& id : *ids) {
@@ -534,7 +533,9 @@ Status JobManager::write(Durability durability) {
   if (!written.is_ok()) {
     spdlog::error("jobs: cannot store {} job record(s), will retry: {}", dirty_.size() + lazy_.size(),
                   written.to_string());
-    return lazy_only ? Status::ok() : written;  // lazy records gate nothing: retried by the next write
+    // Lazy records gate nothing: retried by the next write. A synced write
+    // that was to cover earlier records reports its failure.
+    return durability == Durability::kLazy ? Status::ok() : written;
   }
   if (durability == Durability::kLazy) {
     ++counters_.lazy_record_writes;
