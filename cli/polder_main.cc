@@ -513,7 +513,9 @@ int cmd_list(const Options& o, const std::string& state, const std::string& node
                 v.state.c_str(), v.attempt, v.executor_name.empty() ? "-" : v.executor_name.c_str(),
                 final_state(v.state) ? std::to_string(v.exit_code).c_str() : "-", time_text(v.submitted_at_us).c_str());
   }
-  if (reply->truncated) std::printf("(truncated: more jobs than one reply holds; filter with --state/--node)\n");
+  if (reply->truncated) {
+    std::printf("(the newest %zu jobs shown; more match: filter with --state/--node)\n", reply->jobs.size());
+  }
   return kExitOk;
 }
 

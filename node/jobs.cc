@@ -1,4 +1,5 @@
 #include "node/jobs.h"
+#include "node/newest_jobs.h"
 
 #include <sodium.h>
 #include <spdlog/spdlog.h>
@@ -293,15 +294,7 @@ std::vector<JobView> JobManager::views(std::size_t max) const {
   std::vector<const JobView*> newest;
   newest.reserve(jobs_.size());
   for (const auto& [id, r] : jobs_) newest.push_back(&r.view);
-  // Ties broken by job id, so the cut does not depend on map order.
-  auto later = [](const JobView* a, const JobView* b) {
-    return a->submitted_at_us != b->submitted_at_us ? a->submitted_at_us > b->submitted_at_us : a->job_id > b->job_id;
-  };
-  if (newest.size() > max) {
-    std::nth_element(newest.begin(), newest.begin() + static_cast<std::ptrdiff_t>(max), newest.end(), later);
-    newest.resize(max);
-  }
-  std::sort(newest.begin(), newest.end(), [&](const JobView* a, const JobView* b) { return later(b, a); });
+  keep_newest(newest, max, [](const JobView* v) -> const JobView& { return *v; });
   std::vector<JobView> out;
   out.reserve(newest.size());
   for (const JobView* v : newest) out.push_back(*v);
@@ -621,6 +614,7 @@ void JobManager::on_reply_for_client(const NodeId& from, const JobMessage& m) {
       p.log_reply = m;
     }
   } else {
+    if (m.truncated) p.truncated = true;
     for (const auto& v : m.jobs) {
       auto [vi, inserted] = p.views.emplace(v.job_id, v);
       if (!inserted && job_view_newer(v, vi->second)) vi->second = v;
@@ -668,6 +662,7 @@ void JobManager::complete(std::uint64_t request_id) {
       return;
     }
   }
+  std::vector<JobView*> shown;
   for (auto& [id, v] : p.views) {
     if (!client_may_read(p, v)) continue;  // a list shows only the client's own jobs (all of them to an admin)
     if (!p.state_filter.empty() && v.state != p.state_filter) continue;
@@ -675,14 +670,11 @@ void JobManager::complete(std::uint64_t request_id) {
         !(v.executor && v.executor->hex().rfind(p.node_filter, 0) == 0)) {
       continue;
     }
-    if (out.jobs.size() >= kListMax) {
-      out.truncated = true;
-      break;
-    }
-    out.jobs.push_back(std::move(v));
+    shown.push_back(&v);
   }
-  std::sort(out.jobs.begin(), out.jobs.end(),
-            [](const JobView& a, const JobView& b) { return a.submitted_at_us < b.submitted_at_us; });
+  out.truncated = keep_newest(shown, kListMax, [](const JobView* v) -> const JobView& { return *v; }) || p.truncated;
+  out.jobs.reserve(shown.size());
+  for (JobView* v : shown) out.jobs.push_back(std::move(*v));
   reply(p.client, std::move(out));
 }
 
@@ -864,14 +856,15 @@ void JobManager::on_query(const NodeId& from, const JobMessage& m) {
       reply.jobs.back().submitter = it->second.spec.submitter;
     }
   } else {
+    std::vector<const Record*> held;
     for (const auto& [id, r] : jobs_) {
-      if (!m.state_filter.empty() && r.view.state != m.state_filter) continue;
-      if (reply.jobs.size() >= kListMax) {
-        reply.truncated = true;
-        break;
-      }
-      reply.jobs.push_back(r.view);
-      reply.jobs.back().submitter = r.spec.submitter;
+      if (m.state_filter.empty() || r.view.state == m.state_filter) held.push_back(&r);
+    }
+    reply.truncated = keep_newest(held, kListMax, [](const Record* r) -> const JobView& { return r->view; });
+    reply.jobs.reserve(held.size());
+    for (const Record* r : held) {
+      reply.jobs.push_back(r->view);
+      reply.jobs.back().submitter = r->spec.submitter;
     }
   }
   if (from == d_.self) {

@@ -277,6 +277,7 @@ class JobManager {
     std::set<NodeId> waiting;
     Instant deadline;
     std::map<JobId, JobView> views;
+    bool truncated = false;  // a member's reply left jobs out (its kListMax)
     // logs
     std::uint32_t log_attempt = 0;
     bool log_found = false;
