@@ -49,6 +49,17 @@ class TempDir {
   std::string path_;
 };
 
+// Storage over a FileSystem that counts fsyncs and can fill up on demand.
+struct FaultDisk {
+  std::shared_ptr<DiskFullSwitch> disk = std::make_shared<DiskFullSwitch>();
+  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(std::make_shared<FaultFileSystem>(disk));
+  StorageOptions options() const {
+    StorageOptions o;
+    o.env = env.get();
+    return o;
+  }
+};
+
 std::unique_ptr<Storage> open_or_die(const std::string& dir, StorageOptions options = {}) {
   Result<std::unique_ptr<Storage>> r = Storage::open(dir, options);
   EXPECT_TRUE(r.is_ok()) << r.status().to_string();
@@ -416,10 +427,9 @@ TEST(StorageTest, ClosedStorageRefusesCalls) {
 // durable by the consensus core's synced write after them, or by sync().
 TEST(StorageTest, OneSyncedWriteOrSyncCoversTheAsyncWritesBeforeIt) {
   TempDir tmp;
-  auto disk = std::make_shared<DiskFullSwitch>();
-  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(std::make_shared<FaultFileSystem>(disk));
-  StorageOptions options;
-  options.env = env.get();
+  FaultDisk fault;
+  auto& disk = fault.disk;
+  StorageOptions options = fault.options();
   {
     auto storage = open_or_die(tmp.path(), options);
     ASSERT_NE(storage, nullptr);
@@ -460,10 +470,9 @@ TEST(StorageTest, OneSyncedWriteOrSyncCoversTheAsyncWritesBeforeIt) {
 // stops without either still finds it (it is in the write-ahead log).
 TEST(StorageTest, ALazyWriteIsNoReasonToSyncAndTheNextSyncedWriteCoversIt) {
   TempDir tmp;
-  auto disk = std::make_shared<DiskFullSwitch>();
-  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(std::make_shared<FaultFileSystem>(disk));
-  StorageOptions options;
-  options.env = env.get();
+  FaultDisk fault;
+  auto& disk = fault.disk;
+  StorageOptions options = fault.options();
   {
     auto storage = open_or_die(tmp.path(), options);
     ASSERT_NE(storage, nullptr);
@@ -493,10 +502,9 @@ TEST(StorageTest, ALazyWriteIsNoReasonToSyncAndTheNextSyncedWriteCoversIt) {
 
 TEST(StorageTest, FullDiskGivesAClearErrorAndChangesNoState) {
   TempDir tmp;
-  auto disk = std::make_shared<DiskFullSwitch>();
-  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(std::make_shared<FaultFileSystem>(disk));
-  StorageOptions options;
-  options.env = env.get();
+  FaultDisk fault;
+  auto& disk = fault.disk;
+  StorageOptions options = fault.options();
   {
     auto storage = open_or_die(tmp.path(), options);
     ASSERT_NE(storage, nullptr);
