@@ -95,13 +95,15 @@ int run(SchedArgs& args, std::uint64_t seed, bool json) {
   out["arrival_span_s"] = workload.jobs.back().arrival_s - workload.jobs.front().arrival_s;
   bool ok = true;
   nlohmann::ordered_json results = nlohmann::ordered_json::array();
+  std::vector<SchedResult> ran;
   for (SchedPolicy p : policies) {
-    const SchedResult r = run_sched_sim(workload, p, args.sim, seed);
-    ok = ok && r.ok();
-    results.push_back(sched_result_json(r));
+    ran.push_back(run_sched_sim(workload, p, args.sim, seed));
+    ok = ok && ran.back().ok();
+    results.push_back(sched_result_json(ran.back()));
   }
   out["ok"] = ok;
   if (args.compare) {
+    out["targets"] = sched_targets_json(ran, out["mean_run_s"].get<double>());
     out["results"] = results;
   } else {
     for (const auto& [k, v] : results[0].items()) out[k] = v;

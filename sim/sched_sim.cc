@@ -910,6 +910,35 @@ SchedResult SchedSim::collect() {
 
 }  // namespace
 
+nlohmann::ordered_json sched_targets_json(const std::vector<SchedResult>& results, double mean_run_s) {
+  auto find = [&](SchedPolicy p) -> const SchedResult* {
+    for (const auto& r : results) {
+      if (r.policy == p) return &r;
+    }
+    return nullptr;
+  };
+  nlohmann::ordered_json t = nlohmann::ordered_json::object();
+  const SchedResult* polder = find(SchedPolicy::kPolder);
+  if (polder == nullptr) return t;
+  auto target = [](double value, double goal, bool met) {
+    return nlohmann::ordered_json{{"value", value}, {"target", goal}, {"met", met}};
+  };
+  if (const SchedResult* ll = find(SchedPolicy::kLeastLoaded); ll != nullptr && ll->mean_jct_s > 0) {
+    const double below = 100.0 * (1.0 - polder->mean_jct_s / ll->mean_jct_s);
+    auto j = target(below, 30.0, below >= 30.0);
+    j["bound_pct"] = 100.0 * (1.0 - mean_run_s / ll->mean_jct_s);
+    t["mean_jct_below_least_loaded_pct"] = j;
+  }
+  if (const SchedResult* ideal = find(SchedPolicy::kIdeal); ideal != nullptr && ideal->mean_jct_s > 0) {
+    const double above = 100.0 * (polder->mean_jct_s / ideal->mean_jct_s - 1.0);
+    t["mean_jct_above_ideal_pct"] = target(above, 10.0, above <= 10.0);
+  }
+  t["gpu_alloc_saturated_pct"] =
+      target(polder->gpu_alloc_saturated_pct, 95.0, polder->gpu_alloc_saturated_pct >= 95.0);
+  t["placements_per_s"] = target(polder->placements_per_s, 20000.0, polder->placements_per_s >= 20000.0);
+  return t;
+}
+
 nlohmann::ordered_json sched_result_json(const SchedResult& r) {
   nlohmann::ordered_json j;
   j["policy"] = sched_policy_name(r.policy);

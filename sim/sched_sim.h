@@ -121,6 +121,15 @@ struct SchedResult {
 
 nlohmann::ordered_json sched_result_json(const SchedResult& result);
 
+// Issue 6's targets for a --compare run, each {value, target, met}: Polder's
+// mean JCT at least 30% below least-loaded's (with `bound_pct`, the most
+// any policy could reach: 1 - mean_run_s / least-loaded's mean JCT, since
+// JCT = wait + transfer + run) and within 10% of ideal's, GPU allocation
+// >= 95% while saturated, >= 20,000 placements/s. The load the targets ask
+// for (80%) is the caller's to check. Results missing a policy the target
+// needs leave that target out.
+nlohmann::ordered_json sched_targets_json(const std::vector<SchedResult>& results, double mean_run_s);
+
 // Precondition: validate_sched_workload(workload) and
 // validate_sched_sim_options(options) are ok.
 SchedResult run_sched_sim(const SchedWorkload& workload, SchedPolicy policy, const SchedSimOptions& options,

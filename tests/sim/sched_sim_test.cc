@@ -82,6 +82,34 @@ TEST(SchedSim, PolderBeatsLeastLoadedWhenDataIsHeavy) {
   }
 }
 
+// The --compare run's targets are computed from the results, each saying
+// whether it is met; the JCT bound is what no policy can pass.
+TEST(SchedSim, TargetsSayWhatIsMetAndTheBoundOfTheJctTarget) {
+  SchedResult polder, least, ideal;
+  polder.policy = SchedPolicy::kPolder;
+  polder.mean_jct_s = 140;
+  polder.gpu_alloc_saturated_pct = 96;
+  polder.placements_per_s = 19'000;
+  least.policy = SchedPolicy::kLeastLoaded;
+  least.mean_jct_s = 200;
+  ideal.policy = SchedPolicy::kIdeal;
+  ideal.mean_jct_s = 125;
+  auto t = sched_targets_json({polder, least, ideal}, /*mean_run_s=*/120);
+  EXPECT_NEAR(t["mean_jct_below_least_loaded_pct"]["value"].get<double>(), 30.0, 1e-9);
+  EXPECT_TRUE(t["mean_jct_below_least_loaded_pct"]["met"].get<bool>());
+  EXPECT_NEAR(t["mean_jct_below_least_loaded_pct"]["bound_pct"].get<double>(), 40.0, 1e-9);
+  EXPECT_NEAR(t["mean_jct_above_ideal_pct"]["value"].get<double>(), 12.0, 1e-9);
+  EXPECT_FALSE(t["mean_jct_above_ideal_pct"]["met"].get<bool>());
+  EXPECT_TRUE(t["gpu_alloc_saturated_pct"]["met"].get<bool>());
+  EXPECT_FALSE(t["placements_per_s"]["met"].get<bool>());
+
+  least.mean_jct_s = 190;  // 140 is 26% below it: not met
+  auto missed = sched_targets_json({polder, least}, 120);
+  EXPECT_FALSE(missed["mean_jct_below_least_loaded_pct"]["met"].get<bool>());
+  EXPECT_FALSE(missed.contains("mean_jct_above_ideal_pct"));  // no ideal run
+  EXPECT_TRUE(sched_targets_json({least}, 120).empty());       // no polder run
+}
+
 TEST(SchedSim, UnknownPolicyIsAClearError) {
   auto p = parse_sched_policy("fastest");
   ASSERT_FALSE(p.is_ok());
