@@ -440,16 +440,8 @@ void ConsensusCore::on_prepare(const NodeId& from, const Prepare& m) {
     ++counters_.bad_ballot_ignored;
     return;
   }
-  if ((!is_member(m.spec.replicas, from) && from != m.spec.origin) || !is_member(m.spec.replicas, self_)) {
-    ++counters_.non_member_ignored;
-    return;
-  }
-  Instance* inst = instance_for(m.spec);
+  Instance* inst = instance_to_vote_in(from, m.spec);
   if (inst == nullptr) return;
-  if (inst->decided()) {
-    send(from, Chosen{inst->spec, *inst->learner.chosen()});
-    return;
-  }
   const AcceptorStep step = Acceptor::on_prepare(inst->acceptor, m.ballot);
   if (step.changed) mark_acceptor_dirty(*inst);
   if (step.reply == AcceptorStep::Reply::kPromise) {
@@ -471,16 +463,8 @@ void ConsensusCore::on_accept(const NodeId& from, const Accept& m) {
     ++counters_.bad_ballot_ignored;
     return;
   }
-  if ((!is_member(m.spec.replicas, from) && from != m.spec.origin) || !is_member(m.spec.replicas, self_)) {
-    ++counters_.non_member_ignored;
-    return;
-  }
-  Instance* inst = instance_for(m.spec);
+  Instance* inst = instance_to_vote_in(from, m.spec);
   if (inst == nullptr) return;
-  if (inst->decided()) {
-    send(from, Chosen{inst->spec, *inst->learner.chosen()});
-    return;
-  }
   const AcceptorStep step = Acceptor::on_accept(inst->acceptor, m.ballot, m.value, from == m.spec.origin, m.spec.origin);
   if (step.changed) mark_acceptor_dirty(*inst);
   if (step.reply == AcceptorStep::Reply::kAccepted) {
@@ -505,6 +489,23 @@ void ConsensusCore::on_accept(const NodeId& from, const Accept& m) {
   }
   if (step.reply == AcceptorStep::Reply::kAccepted && m.ballot.is_fast()) learn_fast(*inst);
   rearm(*inst);
+}
+
+// The instance a Prepare or Accept from `from` asks this node to vote in,
+// or nullptr: the sender must be a replica or the origin, this node a
+// replica (counted otherwise); a decided instance answers with its value.
+Instance* ConsensusCore::instance_to_vote_in(const NodeId& from, const InstanceSpec& spec) {
+  if ((!is_member(spec.replicas, from) && from != spec.origin) || !is_member(spec.replicas, self_)) {
+    ++counters_.non_member_ignored;
+    return nullptr;
+  }
+  Instance* inst = instance_for(spec);
+  if (inst == nullptr) return nullptr;
+  if (inst->decided()) {
+    send(from, Chosen{inst->spec, *inst->learner.chosen()});
+    return nullptr;
+  }
+  return inst;
 }
 
 // The undecided instance `key` when `from` is one of its replicas: only

@@ -241,6 +241,7 @@ class ConsensusCore : public Core {
   // Finds or creates the instance for `spec`; null (counted) when the spec
   // contradicts a known one or the core is full.
   Instance* instance_for(const InstanceSpec& spec);
+  Instance* instance_to_vote_in(const NodeId& from, const InstanceSpec& spec);
   // Whether instance_for(spec) would succeed; the error (counted) if not.
   Status admits(const InstanceSpec& spec);
   void rearm(Instance& inst);
