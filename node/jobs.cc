@@ -294,7 +294,7 @@ std::vector<JobView> JobManager::views(std::size_t max) const {
   std::vector<const JobView*> newest;
   newest.reserve(jobs_.size());
   for (const auto& [id, r] : jobs_) newest.push_back(&r.view);
-  keep_newest(newest, max, [](const JobView* v) -> const JobView& { return *v; });
+  keep_newest(newest, max);
   std::vector<JobView> out;
   out.reserve(newest.size());
   for (const JobView* v : newest) out.push_back(*v);
@@ -672,7 +672,7 @@ void JobManager::complete(std::uint64_t request_id) {
     }
     shown.push_back(&v);
   }
-  out.truncated = keep_newest(shown, kListMax, [](const JobView* v) -> const JobView& { return *v; }) || p.truncated;
+  out.truncated = keep_newest(shown, kListMax) || p.truncated;
   out.jobs.reserve(shown.size());
   for (JobView* v : shown) out.jobs.push_back(std::move(*v));
   reply(p.client, std::move(out));
@@ -1547,7 +1547,10 @@ void JobManager::on_heartbeat(const NodeId& from, const JobMessage& m, Instant n
       a.state = "refused";
       ++counters_.lease_refusals;
     } else if (a.lease_granted && (v.state == "placed" || v.state == "running")) {
-      apply_update(v, wall_us);  // on disk before the ack leaves; repairs a lost update
+      // On disk before the ack leaves, or already (a "running" over this
+      // attempt's durable "placed" goes lazily: a restart assumes the lease
+      // on either); repairs a lost update.
+      apply_update(v, wall_us);
     }
     ack.jobs.push_back(std::move(a));
   }

@@ -10,12 +10,17 @@
 
 namespace polder::node {
 
+// The JobView an item points to (the default of keep_newest).
+struct PointedView {
+  const JobView& operator()(const JobView* v) const { return *v; }
+};
+
 // Keeps the `max` most recently submitted of `items` (ties broken by job
 // id, so the cut does not depend on the order they came in), oldest first;
 // returns true when some were left out. `view_of(item)` gives the item's
-// JobView (items are pointers to views or to the records holding them).
-template <class T, class ViewOf>
-bool keep_newest(std::vector<T>& items, std::size_t max, ViewOf view_of) {
+// JobView (items are pointers to views, or to the records holding them).
+template <class T, class ViewOf = PointedView>
+bool keep_newest(std::vector<T>& items, std::size_t max, ViewOf view_of = {}) {
   auto later = [&](const T& a, const T& b) {
     const JobView& x = view_of(a);
     const JobView& y = view_of(b);

@@ -15,8 +15,6 @@ JobView view(char id, std::int64_t submitted_at_us) {
   return v;
 }
 
-const JobView& deref(const JobView* v) { return *v; }
-
 std::vector<char> ids(const std::vector<const JobView*>& views) {
   std::vector<char> out;
   for (const JobView* v : views) out.push_back(v->job_id.hex()[0]);
@@ -32,9 +30,9 @@ TEST(NewestJobs, ACutListKeepsTheNewestOldestFirstWhateverTheOrderTheyCameIn) {
   for (const auto& v : held) forward.push_back(&v);
   for (auto it = held.rbegin(); it != held.rend(); ++it) backward.push_back(&*it);
 
-  EXPECT_TRUE(keep_newest(forward, 3, deref));
+  EXPECT_TRUE(keep_newest(forward, 3));
   EXPECT_EQ(ids(forward), (std::vector<char>{'3', '4', '1'}));  // 30 (id 3 beats id 2), 40, 50
-  EXPECT_TRUE(keep_newest(backward, 3, deref));
+  EXPECT_TRUE(keep_newest(backward, 3));
   EXPECT_EQ(ids(backward), ids(forward));
 }
 
@@ -42,11 +40,11 @@ TEST(NewestJobs, AListThatFitsIsSortedOldestFirstAndNotMarkedCut) {
   std::vector<JobView> held = {view('a', 3), view('b', 1), view('c', 2)};
   std::vector<const JobView*> all;
   for (const auto& v : held) all.push_back(&v);
-  EXPECT_FALSE(keep_newest(all, 3, deref));
+  EXPECT_FALSE(keep_newest(all, 3));
   EXPECT_EQ(ids(all), (std::vector<char>{'b', 'c', 'a'}));
   std::vector<const JobView*> none;
-  EXPECT_FALSE(keep_newest(none, 0, deref));
-  EXPECT_TRUE(keep_newest(all, 0, deref));
+  EXPECT_FALSE(keep_newest(none, 0));
+  EXPECT_TRUE(keep_newest(all, 0));
   EXPECT_TRUE(all.empty());
 }
 
