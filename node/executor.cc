@@ -15,14 +15,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
-#include <cctype>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
-#include <set>
-#include <sstream>
-#include <thread>
 
 namespace polder::node {
 namespace fs = std::filesystem;
@@ -61,49 +56,6 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
   for (auto& s : strings) out.push_back(s.data());
   out.push_back(nullptr);
   return out;
-}
-
-// Every job process carries this, set to the node id of the daemon that
-// started it (see stop_leftovers()).
-constexpr const char* kNodeIdEnv = "POLDER_NODE_ID";
-
-struct ProcStat {
-  char state = 0;  // 'R', 'S', 'D', 'Z', ...
-  pid_t pgrp = 0;
-};
-
-// The state and process group from /proc/PID/stat; nullopt once it is gone.
-std::optional<ProcStat> proc_stat(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(in, line)) return std::nullopt;
-  auto close = line.rfind(')');  // the command name in parentheses may hold anything
-  if (close == std::string::npos) return std::nullopt;
-  std::istringstream rest(line.substr(close + 1));
-  ProcStat st;
-  pid_t ppid = 0;
-  if (!(rest >> st.state >> ppid >> st.pgrp)) return std::nullopt;
-  return st;
-}
-
-bool alive(pid_t pid) {
-  auto st = proc_stat(pid);
-  return st && st->state != 'Z';
-}
-
-// Whether the NUL-separated /proc/PID/environ holds exactly `entry`
-// (false when it cannot be read: another user's process, or gone).
-bool environ_has(pid_t pid, const std::string& entry) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
-  if (!in) return false;
-  std::string env((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  for (std::size_t pos = 0; pos < env.size();) {
-    std::size_t end = env.find('\0', pos);
-    if (end == std::string::npos) end = env.size();
-    if (env.compare(pos, end - pos, entry) == 0) return true;
-    pos = end + 1;
-  }
-  return false;
 }
 
 // The process group, or the process itself while it has not yet made its
@@ -241,44 +193,8 @@ Status LocalExecutor::set_run_as_user(const std::string& user) {
   return Status::ok();
 }
 
-LocalExecutor::LocalExecutor(std::string work_dir, std::uint64_t log_cap_bytes, Duration kill_grace,
-                             std::string owner)
-    : work_dir_(std::move(work_dir)), owner_(std::move(owner)), log_cap_bytes_(log_cap_bytes),
-      kill_grace_(kill_grace) {}
-
-LocalExecutor::Leftovers LocalExecutor::stop_leftovers(Duration within) const {
-  Leftovers out;
-  if (owner_.empty()) return out;
-  const std::string tag = std::string(kNodeIdEnv) + "=" + owner_;
-  const pid_t self = ::getpid();
-  const pid_t own_group = ::getpgrp();
-  std::vector<pid_t> killed;
-  std::set<pid_t> groups;
-  std::error_code ec;
-  for (fs::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    if (name.empty() || !std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isdigit(c); })) {
-      continue;
-    }
-    const auto pid = static_cast<pid_t>(std::stol(name));
-    if (pid == self) continue;
-    auto st = proc_stat(pid);
-    if (!st || st->state == 'Z' || !environ_has(pid, tag)) continue;
-    ::kill(pid, SIGKILL);
-    killed.push_back(pid);
-    // Its group too: the attempt's own (setsid), holding what it started
-    // even where that cleared its environment.
-    if (st->pgrp > 1 && st->pgrp != own_group) groups.insert(st->pgrp);
-  }
-  for (pid_t g : groups) ::kill(-g, SIGKILL);
-  out.killed = killed.size();
-  for (auto deadline = std::chrono::steady_clock::now() + within;;) {
-    out.still_alive = static_cast<std::size_t>(std::count_if(killed.begin(), killed.end(), alive));
-    if (out.still_alive == 0 || std::chrono::steady_clock::now() >= deadline) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return out;
-}
+LocalExecutor::LocalExecutor(std::string work_dir, std::uint64_t log_cap_bytes, Duration kill_grace)
+    : work_dir_(std::move(work_dir)), log_cap_bytes_(log_cap_bytes), kill_grace_(kill_grace) {}
 
 LocalExecutor::~LocalExecutor() {
   for (auto& [key, r] : running_) {
@@ -318,7 +234,6 @@ Status LocalExecutor::start(const ExecRequest& request, Instant now) {
                                 "POLDER_JOB_ID=" + request.job.hex(),
                                 "POLDER_ATTEMPT=" + std::to_string(request.attempt),
                                 "CUDA_VISIBLE_DEVICES=" + request.gpu_slots};
-  if (!owner_.empty()) envp.push_back(std::string(kNodeIdEnv) + "=" + owner_);
   for (const auto& kv : request.spec.env) envp.push_back(kv.key + "=" + kv.value);
   auto argv_p = pointers(argv);
   auto envp_p = pointers(envp);

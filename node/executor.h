@@ -3,19 +3,16 @@
 // Each (job, attempt) runs in its own working directory
 // <work_dir>/<job hex>/<attempt>, in its own process group, with a
 // sanitised environment: PATH, HOME (the working directory), the job's own
-// variables, POLDER_JOB_ID, POLDER_ATTEMPT, POLDER_NODE_ID (the owner) and
-// CUDA_VISIBLE_DEVICES set to the GPU slot ids the reservation granted. stdout and stderr go to
+// variables, POLDER_JOB_ID, POLDER_ATTEMPT and CUDA_VISIBLE_DEVICES set to
+// the GPU slot ids the reservation granted. stdout and stderr go to
 // `output.log` in that directory (and, once it ended other than with a
 // clean exit 0, `exit_status` with the reason, written when the process was
 // reaped), capped at log_cap_bytes (RLIMIT_FSIZE:
 // writes beyond the cap fail, the job goes on). The maximum run time is
 // enforced with SIGTERM to the whole process group, then SIGKILL after a
-// grace period; cancel does the same. An attempt's first process dies with
-// the daemon (PR_SET_PDEATHSIG); what it started does not, so every job
-// process also carries POLDER_NODE_ID (the owner given here), and a
-// restarted daemon stops whatever its previous run left (stop_leftovers())
-// before it hands their resources to other jobs: the restarted node
-// reports those attempts lost.
+// grace period; cancel does the same. Children die with the daemon
+// (PR_SET_PDEATHSIG), so a kill -9 of polderd never leaves an attempt
+// running unseen: the restarted node reports it lost.
 //
 // poll() reaps finished attempts (never blocks) and returns their results.
 // Thread-safety: none; owned by the daemon's event-loop thread.
@@ -58,10 +55,7 @@ struct ExecResult {
 
 class LocalExecutor {
  public:
-  // `owner`: the node id (hex) every job process gets as POLDER_NODE_ID,
-  // which stop_leftovers() looks for; "" = none.
-  LocalExecutor(std::string work_dir, std::uint64_t log_cap_bytes, Duration kill_grace = std::chrono::seconds(5),
-                std::string owner = "");
+  LocalExecutor(std::string work_dir, std::uint64_t log_cap_bytes, Duration kill_grace = std::chrono::seconds(5));
   ~LocalExecutor();  // kills every running attempt
 
   // Runs every later attempt as `user` (setgid/setgroups/setuid in the
@@ -70,16 +64,6 @@ class LocalExecutor {
   // the work dir is not reachable by the user (a parent dir without x for it).
   Status set_run_as_user(const std::string& user);
 
-  // SIGKILLs every process on this machine whose environment says it was
-  // started by this owner (POLDER_NODE_ID), with its process group, and
-  // waits (at most `within`) for them to die: what a killed daemon's
-  // attempts left. Call it before this executor starts anything. Counts the
-  // processes it killed; `still_alive` those that had not died in time.
-  struct Leftovers {
-    std::size_t killed = 0;
-    std::size_t still_alive = 0;
-  };
-  Leftovers stop_leftovers(Duration within = std::chrono::seconds(2)) const;
   // Starts the attempt. Errors (nothing runs): already running, the working
   // directory cannot be made, the command is not found or not executable.
   Status start(const ExecRequest& request, Instant now);
@@ -116,7 +100,6 @@ class LocalExecutor {
   };
 
   std::string work_dir_;
-  std::string owner_;
   std::optional<RunAs> run_as_;
   std::uint64_t log_cap_bytes_;
   Duration kill_grace_;

@@ -108,7 +108,7 @@ struct JobManager::WorkOffers {
 JobManager::JobManager(JobManagerDeps deps, scheduler::ReservationTable table)
     : d_(std::move(deps)),
       table_(std::move(table)),
-      executor_(d_.config->jobs_work_dir, d_.config->jobs_log_cap_bytes, std::chrono::seconds(5), d_.self.hex()),
+      executor_(d_.config->jobs_work_dir, d_.config->jobs_log_cap_bytes),
       offers_(std::make_unique<WorkOffers>()) {
   if (const char* v = std::getenv(kNoRenewAttemptEnv)) fault_no_renew_attempt_ = static_cast<std::uint32_t>(std::atoi(v));
 }
@@ -143,18 +143,6 @@ Result<std::unique_ptr<JobManager>> JobManager::create(JobManagerDeps deps, Inst
     o.exchange.emplace(std::move(*exchange));
   }
   POLDER_RETURN_IF_ERROR(m->executor_.set_run_as_user(m->d_.config->jobs_run_as_user));
-  // Before anything is granted: what this node's attempts still hold after
-  // a kill -9 of its previous run (their first process died with it, what
-  // that started did not) is stopped, since restore() reports those
-  // attempts lost and their resources free.
-  if (auto left = m->executor_.stop_leftovers(); left.killed > 0) {
-    spdlog::warn("jobs: stopped {} process(es) that this node's jobs left running when its previous run ended",
-                 left.killed);
-    if (left.still_alive > 0) {
-      spdlog::error("jobs: {} of them had not died 2 s after SIGKILL (uninterruptible, e.g. in a driver call); "
-                    "their resources are handed out regardless", left.still_alive);
-    }
-  }
   POLDER_RETURN_IF_ERROR(m->restore(now, wall_us));
   return m;
 }

@@ -283,51 +283,6 @@ TEST_F(JobsTest, KilledExecutorsJobsFailOverAndEachJobSucceedsOnce) {
   EXPECT_GE(restarted_attempts, 1) << "the killed executor's jobs ran again as attempt 2";
 }
 
-// A kill -9 of polderd kills each job's first process (PR_SET_PDEATHSIG),
-// but not what that process started: here a `sleep` in the background,
-// as a training script's workers would be. They would go on holding the
-// node's GPUs and CPUs while the restarted node, which reports the attempt
-// lost, hands them to other jobs. The restarted polderd stops them first.
-TEST_F(JobsTest, RestartedExecutorStopsWhatItsKilledJobsLeftRunning) {
-  start(3, {}, 2);
-  std::string pid_file = root_ + "/orphan";
-  std::string id = submit(0, "--max-time 600s -- sh -c 'if [ $POLDER_ATTEMPT = 1 ]; then sleep 300 & echo $! > " +
-                                 pid_file + "; wait; fi; echo attempt $POLDER_ATTEMPT'");
-  std::string executor;
-  for (auto end = std::chrono::steady_clock::now() + 20s; std::chrono::steady_clock::now() < end;) {
-    auto st = polder(dirs_[0], "--json status " + id).output;
-    if (json_field(st, "state") == "running" && !read_file(pid_file).empty()) {
-      executor = json_field(st, "executor_name");
-      break;
-    }
-    std::this_thread::sleep_for(100ms);
-  }
-  ASSERT_EQ(executor.size(), 1u) << polder(dirs_[0], "status " + id).output << logs();
-  const int node = executor[0] - 'a';
-  const pid_t orphan = static_cast<pid_t>(std::stol(read_file(pid_file)));
-  // Alive: its /proc entry exists and it is no zombie (PID 1 may not reap here).
-  auto alive = [](pid_t pid) {
-    std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
-    auto close = stat.rfind(')');
-    return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
-  };
-  ASSERT_TRUE(alive(orphan));
-  daemons_[node].reset();  // SIGKILL
-  std::this_thread::sleep_for(500ms);
-  ASSERT_TRUE(alive(orphan)) << "the premise: the background process outlives the killed polderd";
-  launch(node);
-  bool stopped = false;
-  for (auto end = std::chrono::steady_clock::now() + 15s; !stopped && std::chrono::steady_clock::now() < end;) {
-    stopped = !alive(orphan);
-    if (!stopped) std::this_thread::sleep_for(100ms);
-  }
-  EXPECT_TRUE(stopped) << "the restarted polderd left attempt 1's process " << orphan << " running\n" << logs();
-  if (!stopped) ::kill(orphan, SIGKILL);
-  EXPECT_EQ(wait_final(0, id, 60s), "finished") << polder(dirs_[0], "status " + id).output;
-  EXPECT_EQ(json_field(polder(dirs_[1], "--json status " + id).output, "attempt"), "2");
-  EXPECT_NE(read_file(dirs_[node] + "/polderd.log").find("left running"), std::string::npos) << logs();
-}
-
 // An executor whose lease is not renewed (POLDER_FAULT_NO_RENEW_ATTEMPT=1:
 // as if its heartbeats were lost while it stays alive and gossip sees it)
 // stops attempt 1 when the lease lapses, and attempt 2 starts only after

@@ -4,12 +4,10 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <thread>
 
 namespace polder::node {
@@ -120,73 +118,6 @@ TEST_F(ExecutorTest, MaxRunTimeAndCancelStopTheWholeProcessGroup) {
   ASSERT_TRUE(cres);
   EXPECT_TRUE(cres->cancelled);
   EXPECT_EQ(cres->exit_code, 128 + 15);
-}
-
-// A daemon that dies (here: a forked child that _exits, as a kill -9
-// would end polderd) takes its attempts' first processes with it
-// (PR_SET_PDEATHSIG), but not what they started. The next executor of the
-// same owner finds those by POLDER_NODE_ID and kills them with their
-// process group, which also holds a child that cleared its environment;
-// a process of another owner is left alone.
-TEST_F(ExecutorTest, StopLeftoversKillsWhatADeadExecutorsJobsStartedAndNothingElse) {
-  const std::string owner = "owner-" + std::to_string(::getpid()) + "-" + fs::path(dir_).filename().string();
-  auto pid_in = [&](const std::string& name) {
-    std::string text;
-    std::ifstream(dir_ + "/" + name) >> text;
-    return text.empty() ? pid_t{0} : static_cast<pid_t>(std::stol(text));
-  };
-  auto alive = [](pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    auto close = stat.rfind(')');
-    return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
-  };
-  pid_t daemon = ::fork();
-  ASSERT_GE(daemon, 0);
-  if (daemon == 0) {
-    LocalExecutor e(dir_ + "/work", 1 << 20, 1s, owner);
-    auto r = request({"sleep 300 & echo $! > " + dir_ + "/tagged.tmp; env -i sleep 301 & echo $! > " + dir_ +
-                      "/untagged.tmp; mv " + dir_ + "/tagged.tmp " + dir_ + "/tagged; mv " + dir_ +
-                      "/untagged.tmp " + dir_ + "/untagged; echo $POLDER_NODE_ID > " + dir_ + "/owner; wait"});
-    if (!e.start(r, SystemClock().now()).is_ok()) ::_exit(1);
-    for (int i = 0; i < 500 && !fs::exists(dir_ + "/owner"); ++i) std::this_thread::sleep_for(10ms);
-    std::this_thread::sleep_for(50ms);  // the echo into "owner" is done
-    ::_exit(0);  // no destructor: the executor dies as with kill -9
-  }
-  int status = 0;
-  ASSERT_EQ(::waitpid(daemon, &status, 0), daemon);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  std::string seen;
-  std::ifstream(dir_ + "/owner") >> seen;
-  EXPECT_EQ(seen, owner) << "a job sees its node as POLDER_NODE_ID";
-  const pid_t tagged = pid_in("tagged"), untagged = pid_in("untagged");
-  ASSERT_GT(tagged, 0);
-  ASSERT_GT(untagged, 0);
-  ASSERT_TRUE(alive(tagged) && alive(untagged)) << "what the attempt started outlived its executor";
-
-  pid_t other = ::fork();  // another node's job, on the same machine
-  ASSERT_GE(other, 0);
-  if (other == 0) {
-    ::setsid();
-    std::string env = "POLDER_NODE_ID=" + owner + "-other";
-    char* envp[] = {env.data(), nullptr};
-    ::execle("/bin/sleep", "sleep", "300", static_cast<char*>(nullptr), envp);
-    ::_exit(127);
-  }
-  for (int i = 0; i < 200 && !alive(other); ++i) std::this_thread::sleep_for(10ms);
-
-  EXPECT_EQ(LocalExecutor(dir_ + "/work", 1 << 20, 1s).stop_leftovers().killed, 0u) << "no owner, no sweep";
-  auto left = LocalExecutor(dir_ + "/work", 1 << 20, 1s, owner).stop_leftovers();
-  EXPECT_EQ(left.killed, 1u);
-  EXPECT_EQ(left.still_alive, 0u);
-  EXPECT_FALSE(alive(tagged));
-  for (int i = 0; i < 100 && alive(untagged); ++i) std::this_thread::sleep_for(10ms);
-  EXPECT_FALSE(alive(untagged)) << "killed with the attempt's process group";
-  EXPECT_TRUE(alive(other)) << "another owner's process is not touched";
-  ::kill(other, SIGKILL);
-  ::waitpid(other, nullptr, 0);
-  if (alive(tagged)) ::kill(tagged, SIGKILL);
-  if (alive(untagged)) ::kill(untagged, SIGKILL);
 }
 
 TEST_F(ExecutorTest, OutputIsCappedAndBadCommandsRefused) {
